@@ -1,0 +1,1 @@
+"""Customer feature sets: each maps cleaned invoice lines to one row per customer."""
