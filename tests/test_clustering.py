@@ -29,8 +29,12 @@ def _build(path: Path, **overrides):
 
 @pytest.fixture(scope="module")
 def blobs():
-    # Five well-separated blobs, standardised like the pipeline's StandardScaler step does.
-    X, y = make_blobs(n_samples=500, n_features=4, centers=5, cluster_std=0.6, random_state=0)
+    return make_standard_blobs(5)
+
+
+def make_standard_blobs(centers: int):
+    """Well-separated blobs, standardised like the pipeline's StandardScaler step does."""
+    X, y = make_blobs(n_samples=600, n_features=4, centers=centers, cluster_std=0.6, random_state=0)
     return StandardScaler().fit_transform(X), y
 
 
@@ -40,8 +44,10 @@ def test_every_clusterer_has_a_config():
 
 
 @pytest.mark.parametrize("path", CLUSTERER_CONFIGS, ids=lambda p: p.stem)
-def test_config_builds_and_recovers_blobs(path, blobs):
-    X, y = blobs
+def test_config_builds_and_recovers_blobs(path):
+    config = OmegaConf.load(path)
+    # As many blobs as the file asks for segments (density-based files find their own number).
+    X, y = make_standard_blobs(config.get("n_clusters") or config.get("n_components") or 5)
     estimator = _build(path)
     labels = estimator.fit_predict(X)
     assert labels.shape == (len(X),)
@@ -54,9 +60,10 @@ def test_config_builds_and_recovers_blobs(path, blobs):
     assert repr(clone(estimator)) == repr(estimator)
 
 
-def test_agglomerative_config_with_sampling(blobs):
-    X, y = blobs
-    estimator = _build(CLUSTERER_CONFIGS[0].with_name("agglomerative.yaml"), max_samples=120)
+def test_agglomerative_config_with_sampling():
+    path = CLUSTERER_CONFIGS[0].with_name("agglomerative.yaml")
+    X, y = make_standard_blobs(OmegaConf.load(path).n_clusters)
+    estimator = _build(path, max_samples=120)
     labels = estimator.fit_predict(X)
     assert len(estimator.sample_indices_) == 120
     assert adjusted_rand_score(y, labels) > 0.95

@@ -1,0 +1,194 @@
+"""Entry points: ``run.py`` (Hydra) calls :func:`main`."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from functools import partial
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+import segmentlab
+from segmentlab import tuning
+from segmentlab.cache import FrameCache, stable_hash
+from segmentlab.config import build, build_features, build_segmenter, flatten, resolved
+from segmentlab.data import load_dataset
+from segmentlab.pipeline import (
+    EvaluationSettings,
+    RunResult,
+    cluster_customers,
+    compute_features,
+    segment_customers,
+)
+from segmentlab.schema import DataError, Dataset
+from segmentlab.tracking import TrackingError
+from segmentlab.tuning import TuningError
+
+log = logging.getLogger("segmentlab")
+DEFAULT_STORE = "sqlite:///outputs/mlflow.db"
+
+#: Config groups whose choice becomes an MLflow tag (and part of the run name).
+GROUPS = ["data", "features", "reducer", "clusterer", "cleaning", "tuning"]
+#: Metrics shown in the console summary, in this order, when present.
+SUMMARY_METRICS = ["cluster/n_clusters", "cluster/silhouette", "cluster/calinski_harabasz",
+                   "cluster/davies_bouldin", "cluster/noise_fraction", "cluster/stability_ari",
+                   "cluster/ari_truth", "cluster/nmi_truth"]
+
+
+def main(cfg: DictConfig) -> float:
+    """Run one experiment (one study with ``tuning=optuna``); bad input ends with exit status 2."""
+    try:
+        return run_experiment(cfg, *_hydra_context())
+    except (DataError, TrackingError, TuningError) as e:
+        print(f"segmentlab: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def run_experiment(cfg: DictConfig, choices: dict[str, str], overrides: list[str]) -> float:
+    """Load, clean, featurise, (tune,) segment and record; print a summary; return ``cfg.objective``."""
+    tracker = build(cfg.tracking)
+    tracker.check()  # an unusable store fails now, not after the long work
+    tuned = cfg.tuning.n_trials > 0
+    space = tuning.search_space(cfg, choices.get("clusterer", "?")) if tuned else {}
+    dataset = load_dataset(build(cfg.data), build(cfg.cleaning), cache_dir=cfg.cache_dir)
+    print(f"cleaning ledger for {dataset.source}{' (cached)' if dataset.cache_hit else ''}:")
+    print(dataset.ledger.format())
+
+    tags = {group: choices.get(group) or "" for group in GROUPS}
+    tags["features"] = "+".join(cfg.features.keys())
+    label = ".".join(tags[g] or "default" for g in ["clusterer", "features", "reducer"])
+    study = tuning.open_study(cfg, space, dataset.data_hash, label) if tuned else None
+    config = resolved(cfg)
+    params = {k: v for k, v in flatten(config) if tuned or not k.startswith("tuning.space.")}
+    settings = _settings(cfg)
+    resume = tracker.parent_of(study) if study else None
+    with tracker.run(_run_name(tags), params, tags, config, overrides, resume_run_id=resume) as run_id:
+        tracker.log_data(dataset)
+        features = compute_features(dataset, build_features(cfg), *_feature_cache(cfg, dataset))
+        tracker.log_features(features)
+        if study is not None:
+            tracker.link_study(study)
+            evaluate = partial(_evaluate_trial, features=features, dataset=dataset, settings=settings)
+            cfg = tuning.optimize(study, cfg, space, evaluate, tracker)
+            print(f"study {study.study_name}: best trial {tuning.best_trial(study).number} "
+                  f"{dict(tuning.best_trial(study).params)}")
+        result = segment_customers(features, build_segmenter(cfg), dataset, settings)
+        tracker.log_result(result, resolved(cfg))
+    print(summary(dataset, result, run_id, tracker.ui_command, features.cache_hit))
+    objective = result.metrics.get(cfg.objective, math.nan)
+    return float(objective)
+
+
+def _evaluate_trial(cfg: DictConfig, features, dataset: Dataset, settings: EvaluationSettings):
+    """Score one trial's config: labels and metrics; a degenerate clustering fails the trial."""
+    clustering = cluster_customers(features.frame, build_segmenter(cfg), dataset.truth, settings)
+    failure = "degenerate: " + "; ".join(clustering.reasons) if clustering.reasons else None
+    return tuning.TrialOutcome(clustering.metrics, failure, clustering.labels)
+
+
+def _hydra_context() -> tuple[dict[str, str], list[str]]:
+    """Group choices and command-line overrides of the running Hydra job (empty outside Hydra)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return {}, []
+    hydra_cfg = HydraConfig.get()
+    choices = {k: str(v) for k, v in hydra_cfg.runtime.choices.items() if v is not None}
+    return choices, list(hydra_cfg.overrides.task)
+
+
+def _feature_cache(cfg: DictConfig, dataset: Dataset) -> tuple[FrameCache | None, str | None]:
+    if cfg.cache_dir is None:
+        return None, None
+    key = stable_hash({"data": dataset.data_hash, "cleaning": resolved(cfg.cleaning),
+                       "features": resolved(cfg.features), "version": segmentlab.__version__})
+    return FrameCache(Path(cfg.cache_dir) / "features"), key
+
+
+def _settings(cfg: DictConfig) -> EvaluationSettings:
+    return EvaluationSettings(**resolved(cfg.evaluation), random_state=cfg.seed)
+
+
+def _run_name(tags: dict[str, str]) -> str:
+    return " · ".join(tags[g] for g in ["clusterer", "features", "reducer"] if tags.get(g))
+
+
+def summary(dataset: Dataset, result: RunResult, run_id: str | None, ui_command: str | None,
+            features_cached: bool) -> str:
+    """The few lines a person reads when a run ends."""
+    ledger = dataset.ledger
+    lines = [
+        "",
+        f"rows       {ledger.rows_in:,} in, {ledger.rows_kept:,} purchases kept "
+        f"({ledger.dropped.get('cancellation_kept_as_return', 0):,} returns kept aside)",
+        f"customers  {len(result.labels):,}   features {result.features.shape[1]}"
+        f"{' (cached)' if features_cached else ''}",
+        "segments:",
+    ]
+    for label, row in result.profile.iterrows():
+        lines.append(f"  {label:>3}  {row['name']:<28} {int(row['n_customers']):>7,} customers "
+                     f"({row['share_customers']:.0%}), {row['share_revenue']:.0%} of revenue")
+    shown = [(k, result.metrics[k]) for k in SUMMARY_METRICS if k in result.metrics]
+    lines.append("metrics:   " + "   ".join(f"{k.split('/')[-1]} {v:.3g}" for k, v in shown))
+    if result.tags.get("degenerate"):
+        lines.append(f"degenerate: {result.tags['degenerate']}")
+    if run_id:
+        lines.append(f"mlflow run {run_id}")
+        lines.append(f"open the UI: {ui_command}")
+    return "\n".join(lines)
+
+
+def reproduce(run_id: str, tracking_uri: str) -> int:
+    """Rebuild a logged run (a trial's included) from its config and compare labels and metrics.
+
+    Returns 0 when the labels agree exactly (ARI 1.0) and every logged ``cluster/*`` metric is
+    reproduced, 1 otherwise.
+    """
+    import numpy as np
+    from omegaconf import OmegaConf
+    from sklearn.metrics import adjusted_rand_score
+
+    from segmentlab.tracking import fetch_run
+
+    logged = fetch_run(run_id, tracking_uri)
+    cfg = OmegaConf.create(logged.config)
+    dataset = load_dataset(build(cfg.data), build(cfg.cleaning), cache_dir=cfg.cache_dir)
+    if logged.data_hash and dataset.data_hash != logged.data_hash:
+        print(f"warning: data hash {dataset.data_hash} differs from the run's {logged.data_hash}")
+    features = compute_features(dataset, build_features(cfg), *_feature_cache(cfg, dataset))
+    clustering = cluster_customers(features.frame, build_segmenter(cfg), dataset.truth, _settings(cfg))
+    common = clustering.labels.index.intersection(logged.labels.index)
+    ari = adjusted_rand_score(logged.labels.loc[common], clustering.labels.loc[common])
+    print(f"reproduced run {run_id} ({logged.name})")
+    print(f"  labels: ARI {ari:.4f} against the logged labels on {len(common):,} customers "
+          f"({len(logged.labels):,} logged, {len(clustering.labels):,} now)")
+    mismatched = 0
+    for key in sorted(k for k in logged.metrics if k.startswith("cluster/")):
+        then, now = logged.metrics[key], clustering.metrics.get(key, math.nan)
+        same = (np.isnan(then) and np.isnan(now)) or bool(np.isclose(then, now, rtol=1e-6, atol=1e-9))
+        mismatched += not same
+        print(f"  {key:<28} logged {then:>12.6g}   now {now:>12.6g}   {'ok' if same else 'DIFFERENT'}")
+    exact = ari == 1.0 and len(common) == len(logged.labels) == len(clustering.labels) and not mismatched
+    print("agreement: exact" if exact else "agreement: NOT exact")
+    return 0 if exact else 1
+
+
+def console(argv: list[str] | None = None) -> int:
+    """The ``segmentlab`` command."""
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(prog="segmentlab", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    rep = commands.add_parser("reproduce", help="rebuild a logged run from its config and compare")
+    rep.add_argument("run_id")
+    rep.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_STORE),
+                     help=f"MLflow store holding the run (default {DEFAULT_STORE})")
+    args = parser.parse_args(argv)
+    try:
+        return reproduce(args.run_id, args.tracking_uri)
+    except (DataError, TrackingError, TuningError) as e:
+        print(f"segmentlab: error: {e}", file=sys.stderr)
+        return 2

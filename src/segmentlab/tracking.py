@@ -1,0 +1,333 @@
+"""Everything segmentlab sends to MLflow goes through here. ``NullTracker`` records nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import yaml
+import pandas as pd
+
+from segmentlab.pipeline import FeatureResult, RunResult
+from segmentlab.schema import Dataset
+
+#: Packages whose versions every run records.
+PACKAGES = ["segmentlab", "scikit-learn", "pandas", "numpy", "hydra-core", "mlflow", "optuna",
+            "hdbscan", "umap-learn", "gensim", "xgboost-cpu", "pyarrow"]
+_MAX_PARAM_CHARS = 6000  # MLflow's limit for a param value
+_BATCH = 100             # MLflow's limit for params per log_batch
+
+
+class TrackingError(Exception):
+    """The tracking store cannot be used; the message says which store and why."""
+
+
+class NullTracker:
+    """The tracker interface, doing nothing (``tracking=none``)."""
+
+    ui_command: str | None = None
+
+    def check(self) -> None:
+        """Nothing to check."""
+
+    @contextmanager
+    def run(self, name: str, params: Mapping[str, Any], tags: Mapping[str, str],
+            config: dict, overrides: list[str], resume_run_id: str | None = None) -> Iterator[str | None]:
+        yield None
+
+    def log_data(self, dataset: Dataset) -> None:
+        """Nothing to log."""
+
+    def log_features(self, features: FeatureResult) -> None:
+        """Nothing to log."""
+
+    def log_result(self, result: RunResult, config: dict | None = None) -> None:
+        """Nothing to log."""
+
+    def parent_of(self, study) -> str | None:
+        """No earlier parent run to resume."""
+        return None
+
+    def link_study(self, study) -> None:
+        """Nothing to link."""
+
+    def log_trial(self, trial, outcome, config: dict) -> str | None:
+        """Nothing to log."""
+        return None
+
+    def log_progress(self, n_finished: int) -> None:
+        """Nothing to log."""
+
+    def log_study(self, study, best, metric_names: list[str], ran: int) -> None:
+        """Nothing to log."""
+
+
+class MlflowTracker(NullTracker):
+    """Logs runs to an MLflow tracking store.
+
+    Parameters
+    ----------
+    tracking_uri : str
+        The store, e.g. ``sqlite:///outputs/mlflow.db`` or ``http://127.0.0.1:5000``.
+    experiment : str
+        Experiment name; created on first use.
+    artifact_location : str
+        Where a newly created experiment stores artifacts (a local folder is made absolute so the
+        UI finds it from any working directory).
+    """
+
+    def __init__(self, tracking_uri: str = "sqlite:///outputs/mlflow.db", experiment: str = "segmentlab",
+                 artifact_location: str = "outputs/mlartifacts"):
+        self.tracking_uri = tracking_uri
+        self.experiment = experiment
+        self.artifact_location = artifact_location
+
+    @property
+    def ui_command(self) -> str:
+        return f"mlflow ui --backend-store-uri {self.tracking_uri} --host 127.0.0.1"
+
+    def check(self) -> None:
+        """Fail fast, before any long work, when the store cannot be reached or written."""
+        import mlflow
+
+        if self.tracking_uri.startswith("sqlite:///"):
+            folder = Path(self.tracking_uri.removeprefix("sqlite:///")).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise TrackingError(
+                    f"tracking store {self.tracking_uri}: cannot create {folder}: {e.strerror}"
+                ) from e
+            if not os.access(folder, os.W_OK):
+                raise TrackingError(f"tracking store {self.tracking_uri}: folder {folder} is not writable")
+        mlflow.set_tracking_uri(self.tracking_uri)
+        try:
+            if mlflow.get_experiment_by_name(self.experiment) is None:
+                location = self.artifact_location
+                if "://" not in location:
+                    location = Path(location).resolve().as_uri()
+                mlflow.create_experiment(self.experiment, artifact_location=location)
+            mlflow.set_experiment(self.experiment)
+        except Exception as e:  # MLflow raises many types for an unreachable or broken store
+            first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise TrackingError(f"tracking store {self.tracking_uri} is not usable: {first_line}") from e
+
+    @contextmanager
+    def run(self, name: str, params: Mapping[str, Any], tags: Mapping[str, str],
+            config: dict, overrides: list[str], resume_run_id: str | None = None) -> Iterator[str]:
+        """A run (a study's parent run when tuning); ``resume_run_id`` continues an earlier one."""
+        import mlflow
+
+        self.check()
+        all_tags = {**tags, **provenance_tags()}
+        with mlflow.start_run(run_id=resume_run_id, run_name=None if resume_run_id else name,
+                              tags=None if resume_run_id else all_tags) as active:
+            if resume_run_id:  # params are immutable in MLflow: log only the new ones
+                known = mlflow.get_run(resume_run_id).data.params
+                params = {k: v for k, v in params.items() if k not in known}
+                mlflow.set_tags(all_tags)
+            _log_params(params)
+            mlflow.log_dict(config, "config.yaml")
+            mlflow.log_text("\n".join(overrides) + "\n", "overrides.txt")
+            mlflow.log_dict(package_versions(), "packages.json")
+            yield active.info.run_id
+
+    def log_data(self, dataset: Dataset) -> None:
+        import mlflow
+
+        mlflow.set_tags({"data_hash": dataset.data_hash, "data_source": dataset.source,
+                         "data_cache_hit": str(dataset.cache_hit).lower()})
+        ledger = dataset.ledger
+        mlflow.log_metrics({"data/rows_in": ledger.rows_in, "data/rows_kept": ledger.rows_kept,
+                            **{f"data/dropped_{k}": v for k, v in ledger.dropped.items()}})
+        mlflow.log_dict(ledger.to_dict(), "data/cleaning_ledger.json")
+        mlflow.log_text(ledger.to_frame().to_csv(index=False), "data/cleaning_ledger.csv")
+
+    def log_features(self, features: FeatureResult) -> None:
+        import mlflow
+
+        mlflow.set_tag("features_cache_hit", str(features.cache_hit).lower())
+        mlflow.log_metrics({**_finite(features.metrics), "features/n_columns": features.frame.shape[1],
+                            "features/n_customers": features.frame.shape[0]})
+        for name, table in features.tables.items():
+            mlflow.log_text(table.to_csv(index=True), f"features/{name}.csv")
+
+    def log_result(self, result: RunResult, config: dict | None = None) -> None:
+        """Metrics, segment profile and labels, tables, plots; ``config`` is the effective config
+        (after tuning, the best trial's), what ``segmentlab reproduce`` rebuilds."""
+        import mlflow
+
+        if config is not None:
+            mlflow.log_dict(config, "config.yaml")
+        mlflow.set_tags(result.tags)
+        mlflow.log_metrics(_finite_or_nan(result.metrics))
+        mlflow.log_text(result.profile.to_csv(index=True), "segments/profile.csv")
+        mlflow.log_text(result.labels.to_csv(header=True), "segments/labels.csv")
+        for name, table in result.tables.items():
+            mlflow.log_text(table.to_csv(index=True), f"tables/{name}.csv")
+        for name, figure in result.figures.items():
+            mlflow.log_figure(figure, f"plots/{name}.png")
+            plt.close(figure)
+
+
+    def parent_of(self, study) -> str | None:
+        """The parent run an earlier invocation of this study logged to this store, if any."""
+        import mlflow
+
+        run_id = study.user_attrs.get(f"mlflow_parent_run:{mask_url(self.tracking_uri)}")
+        if not run_id:
+            return None
+        try:
+            mlflow.set_tracking_uri(self.tracking_uri)
+            return run_id if mlflow.get_run(run_id).info.lifecycle_stage == "active" else None
+        except Exception:  # deleted or from another store: start a new parent
+            return None
+
+    def link_study(self, study) -> None:
+        import mlflow
+
+        active = mlflow.active_run()
+        study.set_user_attr(f"mlflow_parent_run:{mask_url(self.tracking_uri)}", active.info.run_id)
+        mlflow.set_tags({"study_name": study.study_name, "run_kind": "study"})
+
+    def log_trial(self, trial, outcome, config: dict) -> str:
+        """One nested child run per trial: params, metrics, state, failure reason, config, labels."""
+        import mlflow
+
+        failed = outcome.failure is not None
+        tags = {"run_kind": "trial", "trial_number": str(trial.number),
+                "trial_state": "FAIL" if failed else "COMPLETE",
+                **({"fail_reason": outcome.failure[:5000]} if failed else {})}
+        with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True, tags=tags) as child:
+            _log_params(trial.params)
+            mlflow.log_metrics(_finite_or_nan(outcome.metrics))
+            mlflow.log_dict(config, "config.yaml")
+            if outcome.labels is not None:
+                mlflow.log_text(outcome.labels.to_csv(header=True), "segments/labels.csv")
+            if failed:
+                mlflow.end_run("FAILED")
+            return child.info.run_id
+
+    def log_progress(self, n_finished: int) -> None:
+        import mlflow
+
+        mlflow.log_metric("tuning/n_finished_trials", n_finished, step=n_finished)
+
+    def log_study(self, study, best, metric_names: list[str], ran: int) -> None:
+        """The best trial, the Pareto set and Optuna's plots on the parent run."""
+        import mlflow
+        import optuna.visualization as vis
+
+        mlflow.log_metrics({f"best/{m}": v for m, v in zip(metric_names, best.values, strict=True)})
+        mlflow.log_metrics({"tuning/best_trial_number": best.number, "tuning/trials_this_invocation": ran})
+        mlflow.set_tags({"best_trial_number": str(best.number),
+                         "best_trial_run_id": best.user_attrs.get("mlflow_run_id", "")})
+        trials = study.trials_dataframe(attrs=("number", "state", "values", "params", "user_attrs"))
+        mlflow.log_text(trials.to_csv(index=False), "tuning/trials.csv")
+        if len(metric_names) > 1:
+            pareto = [{"number": t.number, **dict(zip(metric_names, t.values, strict=True)), **t.params}
+                      for t in study.best_trials]
+            mlflow.log_text(pd.DataFrame(pareto).to_csv(index=False), "tuning/pareto.csv")
+        for i, metric in enumerate(metric_names):
+            target = (lambda t, i=i: t.values[i]) if len(metric_names) > 1 else None
+            stem = metric.replace("/", "_")
+            mlflow.log_figure(vis.plot_optimization_history(study, target=target, target_name=metric),
+                              f"tuning/optimization_history_{stem}.html")
+            complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+            if len(complete) >= 2 and len(best.params) >= 2:
+                mlflow.log_figure(vis.plot_param_importances(study, target=target, target_name=metric),
+                                  f"tuning/param_importances_{stem}.html")
+
+
+def mask_url(text: str) -> str:
+    """Hide the password in a database or server URL: ``postgresql://u:***@host/db``."""
+    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
+
+
+def _log_params(params: Mapping[str, Any]) -> None:
+    import mlflow
+
+    items = [(k, _param_value(v)) for k, v in params.items()]
+    for i in range(0, len(items), _BATCH):
+        mlflow.log_params(dict(items[i:i + _BATCH]))
+
+
+def _param_value(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, list | dict) else str(value)
+    return mask_url(text)[:_MAX_PARAM_CHARS]
+
+
+def _finite(metrics: Mapping[str, float]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
+
+
+def _finite_or_nan(metrics: Mapping[str, float]) -> dict[str, float]:
+    """MLflow stores NaN (an undefined metric) as such; None becomes NaN."""
+    return {k: float("nan") if v is None else float(v) for k, v in metrics.items()}
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that decide a run's results."""
+    versions = {"python": sys.version.split()[0]}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def provenance_tags() -> dict[str, str]:
+    """Git commit (and whether the work tree had uncommitted changes) of the code that ran."""
+    def git(*args: str) -> str:
+        try:
+            out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
+                                 cwd=Path(__file__).resolve().parent)
+            return out.stdout.strip() if out.returncode == 0 else ""
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    commit = git("rev-parse", "HEAD") or "unknown"
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    return {"git_commit": commit, "git_dirty": str(dirty).lower()}
+
+
+@dataclass(frozen=True)
+class LoggedRun:
+    """What ``segmentlab reproduce`` needs from a logged run."""
+
+    name: str
+    config: dict
+    labels: pd.Series
+    metrics: dict[str, float]
+    data_hash: str | None
+
+
+def fetch_run(run_id: str, tracking_uri: str) -> LoggedRun:
+    """Read a run's effective config, labels and metrics back from the store."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        run = mlflow.get_run(run_id)
+        config = yaml.safe_load(mlflow.artifacts.load_text(f"{run.info.artifact_uri}/config.yaml"))
+        labels_text = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/segments/labels.csv")
+    except (MlflowException, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TrackingError(f"run {run_id} in {tracking_uri}: {first}") from e
+    labels = pd.read_csv(io.StringIO(labels_text), index_col=0).iloc[:, 0]
+    return LoggedRun(run.info.run_name or run_id, config, labels, dict(run.data.metrics),
+                     run.data.tags.get("data_hash"))

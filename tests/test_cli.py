@@ -1,0 +1,89 @@
+"""End to end: the real configs and run.py, on small synthetic data."""
+
+from __future__ import annotations
+
+import gzip
+import math
+import subprocess
+import sys
+
+import mlflow
+import pandas as pd
+import pytest
+
+from segmentlab.cli import run_experiment
+from tests.conftest import FAST, ROOT, compose_config
+
+HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+
+
+def run_py(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_main_returns_finite_objective(cfg, capsys):
+    objective = run_experiment(cfg, {}, [])
+    assert math.isfinite(objective)
+    out = capsys.readouterr().out
+    assert "rows_in" in out and "segments:" in out and "silhouette" in out
+
+
+def test_same_seed_gives_identical_labels_and_cache_is_reused(tmp_path, capsys):
+    cfg = compose_config(cache_dir=tmp_path / "cache")
+    first = run_experiment(cfg, {}, [])
+    out_first = capsys.readouterr().out
+    second = run_experiment(cfg, {}, [])
+    out_second = capsys.readouterr().out
+    assert first == second
+    assert "(cached)" not in out_first and "(cached)" in out_second
+
+
+def test_run_py_logs_a_complete_mlflow_run(tmp_path):
+    store = f"sqlite:///{tmp_path}/mlflow.db"
+    done = run_py(*FAST, "tracking=mlflow", f"tracking.tracking_uri={store}",
+                  f"tracking.artifact_location={tmp_path}/artifacts", f"cache_dir={tmp_path}/cache",
+                  f"hydra.run.dir={tmp_path}/hydra")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "open the UI: mlflow ui --backend-store-uri" in done.stdout
+    mlflow.set_tracking_uri(store)
+    runs = mlflow.search_runs(experiment_names=["segmentlab"])
+    assert len(runs) == 1
+    run = runs.iloc[0]
+    for key in ["cluster/silhouette", "cluster/calinski_harabasz", "cluster/davies_bouldin",
+                "cluster/n_clusters", "cluster/ari_truth", "cluster/nmi_truth", "data/rows_in"]:
+        assert f"metrics.{key}" in runs.columns and not pd.isna(run[f"metrics.{key}"]), key
+    assert run["params.clusterer.n_clusters"] == str(compose_config().clusterer.n_clusters)
+    assert run["tags.clusterer"] == "kmeans" and run["tags.features"] == "rfm+behaviour"
+    assert run["tags.git_commit"] and run["tags.data_hash"]
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.run_id)}
+    assert {"config.yaml", "overrides.txt", "packages.json", "data", "segments", "plots"} <= artifacts
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (HEADER.replace("InvoiceDate,", ""), "InvoiceDate"),
+        (HEADER + "536365,85123A,HEART,six,2010-12-01 08:26:00,2.55,17850,United Kingdom\n", "Quantity"),
+    ],
+    ids=["missing-invoice-date", "text-in-quantity"],
+)
+def test_bad_files_exit_2_with_one_line(tmp_path, content, expected):
+    path = tmp_path / "bad.csv.gz"
+    with gzip.open(path, "wt") as f:
+        f.write(content)
+        if "InvoiceDate" not in content:
+            f.write("536365,85123A,HEART,6,2.55,17850,United Kingdom\n")
+    done = run_py("data=online_retail", f"data.path={path}", "tracking=none", "cache_dir=null",
+                  f"hydra.run.dir={tmp_path}/hydra")
+    assert done.returncode == 2
+    message = done.stderr.strip()
+    assert "\n" not in message and "Traceback" not in message
+    assert str(path.name) in message and expected in message
+
+
+def test_missing_file_exits_2(tmp_path):
+    done = run_py("data=online_retail", f"data.path={tmp_path}/nowhere.csv", "tracking=none",
+                  f"hydra.run.dir={tmp_path}/hydra")
+    assert done.returncode == 2
+    assert "nowhere.csv" in done.stderr and "\n" not in done.stderr.strip()
