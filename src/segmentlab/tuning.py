@@ -1,0 +1,267 @@
+"""Optuna studies run by our own ask/tell loop (the Hydra Optuna sweeper pins optuna < 3).
+
+A study is one Hydra job: its search space comes from ``configs/tuning/space/<clusterer>.yaml``,
+keyed by the same dotted paths a Hydra override uses, so one string names the Optuna parameter,
+the override and the MLflow param. Trials persist in an RDB storage (SQLite by default); running
+the same command again resumes the study, and several workers may share one study.
+
+Counting. ``n_trials`` is the number of *finished* trials the study should hold: complete ones
+and ones that failed for a reason of their own (an exception, a degenerate clustering). Two kinds
+of trial do not count and are re-run: a trial left RUNNING by a worker process that died on this
+machine (marked FAIL with ``interrupted`` when the next worker starts), and a trial asked for by a
+worker that lost the race for the last slot (marked PRUNED with ``surplus`` and never run).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import optuna
+from omegaconf import DictConfig, OmegaConf
+from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from segmentlab.cache import stable_hash
+from segmentlab.config import build, flatten, resolved
+
+SPACE_DIR = Path(__file__).resolve().parents[2] / "configs" / "tuning" / "space"
+_WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+class TuningError(Exception):
+    """The study cannot run as configured; the message names the key or file."""
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """What one trial produced: metrics, and why it failed when it did."""
+
+    metrics: dict[str, float]
+    failure: str | None = None
+    labels: Any = None  # pd.Series of segments per customer, logged for `segmentlab reproduce`
+
+
+def search_space(cfg: DictConfig, clusterer: str) -> dict[str, BaseDistribution]:
+    """The flattened search space, checked against the config it will override.
+
+    ``clusterer`` is the chosen config option (``kmeans``…), used to name a missing space file.
+    """
+    space_node = cfg.tuning.get("space")
+    if not space_node:
+        raise TuningError(f"tuning=optuna needs a search space for clusterer '{clusterer}': "
+                          f"{SPACE_DIR / (clusterer + '.yaml')} does not exist")
+    space = dict(flatten(build(space_node)))
+    for key, dist in space.items():
+        if not isinstance(dist, BaseDistribution):
+            raise TuningError(f"tuning.space.{key}: expected an optuna.distributions class, got {dist!r}")
+        if OmegaConf.select(cfg, key, default=_MISSING) is _MISSING:
+            raise TuningError(f"tuning space key '{key}' does not exist in the config "
+                              f"(keys under '{key.split('.')[0]}': {_siblings(cfg, key)})")
+    return space
+
+
+_MISSING = object()
+
+
+def _siblings(cfg: DictConfig, key: str) -> str:
+    node = OmegaConf.select(cfg, key.rsplit(".", 1)[0], default=None)
+    return ", ".join(map(str, node.keys())) if isinstance(node, DictConfig) else "none"
+
+
+def study_name(cfg: DictConfig, space: Mapping[str, BaseDistribution], data_hash: str, label: str) -> str:
+    """``<label>.<hash>``, the label being ``<clusterer>.<features>.<reducer>`` (the config choices);
+    the hash covers the data and every config value
+    that is neither tuned nor a tuning budget (n_trials, timeout), so the same command — with more
+    trials or not — finds the same study, and any other change starts a new one."""
+    config = resolved(cfg)
+    config.pop("tracking", None)
+    tuning = config.get("tuning", {})
+    for budget in ("n_trials", "timeout", "storage", "study_name", "show_progress"):
+        tuning.pop(budget, None)
+    fixed = {k: v for k, v in flatten(config) if k not in space}
+    return f"{label}.{stable_hash({'config': fixed, 'data': data_hash}, 10)}"
+
+
+def build_sampler(cfg: DictConfig, space: Mapping[str, BaseDistribution]) -> optuna.samplers.BaseSampler:
+    """The configured sampler; ``grid`` expands integer and categorical dimensions."""
+    node = cfg.tuning.sampler
+    if node.get("_target_") == "optuna.samplers.GridSampler":
+        return optuna.samplers.GridSampler(_grid(space), seed=node.get("seed"))
+    return build(node)
+
+
+def _grid(space: Mapping[str, BaseDistribution]) -> dict[str, list]:
+    grid = {}
+    for key, dist in space.items():
+        if isinstance(dist, IntDistribution):
+            grid[key] = list(range(dist.low, dist.high + 1, dist.step))
+        elif isinstance(dist, CategoricalDistribution):
+            grid[key] = list(dist.choices)
+        else:
+            raise TuningError(f"tuning.sampler=grid cannot enumerate '{key}' ({type(dist).__name__}): "
+                              "use Int or Categorical distributions, or another sampler")
+    return grid
+
+
+def open_study(cfg: DictConfig, space: Mapping[str, BaseDistribution], data_hash: str,
+               label: str) -> optuna.Study:
+    """Create or load the job's study in the configured storage."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    name = cfg.tuning.study_name or study_name(cfg, space, data_hash, label)
+    storage = cfg.tuning.storage
+    if storage.startswith("sqlite:///"):
+        Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    directions = list(cfg.tuning.directions)
+    if len(directions) != len(cfg.tuning.metrics):
+        raise TuningError(f"tuning.directions has {len(directions)} entries for "
+                          f"{len(cfg.tuning.metrics)} tuning.metrics")
+    return optuna.create_study(study_name=name, storage=storage, load_if_exists=True,
+                               directions=directions, sampler=build_sampler(cfg, space))
+
+
+def counted(trial: FrozenTrial) -> bool:
+    """Whether a finished trial counts toward ``n_trials`` (see the module docstring)."""
+    if trial.state == TrialState.COMPLETE:
+        return True
+    return trial.state == TrialState.FAIL and not trial.user_attrs.get("interrupted", False)
+
+
+def recover_interrupted(study: optuna.Study) -> int:
+    """Mark RUNNING trials whose worker process died on this host as interrupted failures."""
+    host = socket.gethostname()
+    recovered = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = trial.system_attrs.get("segmentlab_worker", "")
+        worker_host, _, pid = worker.rpartition(":")
+        if worker_host == host and pid.isdigit() and not _alive(int(pid)):
+            study._storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
+            study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", "worker process died")
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            recovered += 1
+    return recovered
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remaining(study: optuna.Study, n_trials: int) -> int:
+    """Slots left: n_trials minus counted and in-flight trials."""
+    trials = study.get_trials(deepcopy=False)
+    busy = sum(counted(t) or t.state == TrialState.RUNNING for t in trials)
+    return max(n_trials - busy, 0)
+
+
+def ask(study: optuna.Study, space: Mapping[str, BaseDistribution], n_trials: int) -> optuna.Trial | None:
+    """Ask for a trial, or None when another worker took the last slot first."""
+    trial = study.ask(dict(space))
+    study._storage.set_trial_system_attr(trial._trial_id, "segmentlab_worker", _WORKER)
+    earlier = [t for t in study.get_trials(deepcopy=False)
+               if t.number < trial.number and (counted(t) or t.state == TrialState.RUNNING)]
+    if len(earlier) >= n_trials:
+        trial.set_user_attr("surplus", True)
+        study.tell(trial, state=TrialState.PRUNED)
+        return None
+    return trial
+
+
+def judge(outcome: TrialOutcome, metric_names: Sequence[str]) -> TrialOutcome:
+    """The outcome with its failure reason filled in when an objective is undefined (NaN)."""
+    if outcome.failure is not None:
+        return outcome
+    undefined = [n for n in metric_names if not math.isfinite(outcome.metrics.get(n, math.nan))]
+    if undefined:
+        return replace(outcome, failure=f"objective undefined: {', '.join(undefined)}")
+    return outcome
+
+
+def tell(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome,
+         metric_names: Sequence[str]) -> FrozenTrial:
+    """Record a judged trial's objective values, or its failure and the reason."""
+    if outcome.failure is not None:
+        trial.set_user_attr("fail_reason", outcome.failure)
+        return study.tell(trial, state=TrialState.FAIL)
+    return study.tell(trial, [outcome.metrics[name] for name in metric_names])
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial:
+    """The best complete trial; for several objectives, the Pareto trial best on the first."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        reasons = sorted({t.user_attrs.get("fail_reason", "unknown") for t in study.trials
+                          if t.state == TrialState.FAIL})
+        raise TuningError(f"study '{study.study_name}': every trial failed ({'; '.join(reasons)[:300]})")
+    if len(study.directions) == 1:
+        return study.best_trial
+    sign = 1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1
+    return max(study.best_trials, key=lambda t: sign * t.values[0])
+
+
+def run_trials(study: optuna.Study, space: Mapping[str, BaseDistribution], n_trials: int,
+               timeout: float | None, objective: Callable[[dict[str, Any]], TrialOutcome],
+               metric_names: Sequence[str],
+               on_trial: Callable[[optuna.Trial, TrialOutcome], None] | None = None,
+               progress: bool = True) -> int:
+    """Ask, evaluate and tell until the study holds ``n_trials`` counted trials; return how many ran."""
+    from time import monotonic
+
+    from tqdm.auto import tqdm
+
+    recover_interrupted(study)
+    todo = remaining(study, n_trials)
+    bar = tqdm(total=n_trials, initial=n_trials - todo, desc=study.study_name, unit="trial",
+               disable=not progress, leave=True)
+    start, ran = monotonic(), 0
+    while remaining(study, n_trials) > 0 and (timeout is None or monotonic() - start < timeout):
+        trial = ask(study, space, n_trials)
+        if trial is None:
+            break
+        try:
+            outcome = objective(dict(trial.params))
+        except Exception as e:  # a trial that raises is recorded as failed; the study goes on
+            outcome = TrialOutcome({}, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        outcome = judge(outcome, metric_names)
+        if on_trial is not None:  # before tell: a finished trial's attributes are frozen
+            on_trial(trial, outcome)
+        tell(study, trial, outcome, metric_names)
+        ran += 1
+        bar.update(1)
+    bar.close()
+    return ran
+
+
+def optimize(study: optuna.Study, cfg: DictConfig, space: Mapping[str, BaseDistribution],
+             evaluate: Callable[[DictConfig], TrialOutcome], tracker) -> DictConfig:
+    """Run the study's missing trials and return the config with the best trial's values.
+
+    ``evaluate`` scores one trial's config; ``tracker`` records each trial as a child run of the
+    active parent run, and the study's summary on the parent.
+    """
+    from segmentlab.config import with_overrides
+
+    metric_names = list(cfg.tuning.metrics)
+
+    def record(trial: optuna.Trial, outcome: TrialOutcome) -> None:
+        child = tracker.log_trial(trial, outcome, resolved(with_overrides(cfg, trial.params)))
+        if child:
+            trial.set_user_attr("mlflow_run_id", child)
+        tracker.log_progress(1 + sum(counted(t) for t in study.get_trials(deepcopy=False)))
+
+    ran = run_trials(study, space, cfg.tuning.n_trials, cfg.tuning.timeout,
+                     lambda params: evaluate(with_overrides(cfg, params)), metric_names,
+                     on_trial=record, progress=cfg.tuning.show_progress)
+    best = best_trial(study)
+    tracker.log_study(study, best, metric_names, ran)
+    return with_overrides(cfg, best.params)

@@ -1,0 +1,152 @@
+"""Optuna studies: spaces, failures, resume after a killed worker, concurrent workers, reproduce."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import mlflow
+import optuna
+import pytest
+from optuna.distributions import IntDistribution
+from optuna.trial import TrialState
+
+from segmentlab import tuning
+from segmentlab.cli import reproduce, run_experiment
+from tests.conftest import FAST, ROOT, compose_config
+
+
+def storage(tmp_path) -> str:
+    return f"sqlite:///{tmp_path}/optuna.db"
+
+
+def tuned(tmp_path, *overrides: str):
+    return compose_config("tuning=optuna", f"tuning.storage={storage(tmp_path)}",
+                          "tuning.show_progress=false", *overrides, cache_dir=tmp_path / "cache")
+
+
+def trials(tmp_path) -> list[optuna.trial.FrozenTrial]:
+    (summary,) = optuna.get_all_study_summaries(storage(tmp_path))
+    return optuna.load_study(study_name=summary.study_name, storage=storage(tmp_path)).trials
+
+
+def test_space_key_missing_from_config_is_a_clear_error(tmp_path):
+    cfg = tuned(tmp_path, "+tuning.space.clusterer.n_clustrs={_target_:optuna.distributions.IntDistribution,low:2,high:4}")
+    with pytest.raises(tuning.TuningError, match=r"'clusterer\.n_clustrs' does not exist.*n_clusters"):
+        tuning.search_space(cfg, "kmeans")
+
+
+def test_missing_space_file_names_the_file(tmp_path):
+    cfg = tuned(tmp_path, "~tuning/space")
+    with pytest.raises(tuning.TuningError, match=r"tuning/space/kmeans\.yaml"):
+        tuning.search_space(cfg, "kmeans")
+
+
+def test_space_keys_are_the_override_paths(tmp_path):
+    cfg = tuned(tmp_path, "clusterer=dbscan")
+    assert set(tuning.search_space(cfg, "dbscan")) == {"clusterer.eps", "clusterer.min_samples"}
+
+
+def test_failing_trials_are_recorded_with_reason_and_the_study_goes_on(tmp_path):
+    study = optuna.create_study(storage=storage(tmp_path), study_name="s")
+    space = {"clusterer.n_clusters": IntDistribution(2, 9)}
+
+    def objective(params):
+        if params["clusterer.n_clusters"] % 2:
+            raise RuntimeError("odd clusters rejected")
+        return tuning.TrialOutcome({"m": float(params["clusterer.n_clusters"])})
+
+    ran = tuning.run_trials(study, space, 8, None, objective, ["m"], progress=False)
+    assert ran == 8
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert failed and all("odd clusters rejected" in t.user_attrs["fail_reason"] for t in failed)
+    assert sum(tuning.counted(t) for t in study.trials) == 8
+
+
+def test_nan_objective_fails_the_trial():
+    outcome = tuning.judge(tuning.TrialOutcome({"cluster/silhouette": math.nan}), ["cluster/silhouette"])
+    assert outcome.failure == "objective undefined: cluster/silhouette"
+
+
+def test_every_trial_failing_ends_with_a_clear_error(tmp_path):
+    cfg = tuned(tmp_path, "clusterer=dbscan", "tuning.n_trials=3",
+                "tuning.space.clusterer.eps._target_=optuna.distributions.FloatDistribution",
+                "tuning.space.clusterer.eps.low=1e-6", "tuning.space.clusterer.eps.high=2e-6",
+                "tuning.space.clusterer.eps.log=false")
+    with pytest.raises(tuning.TuningError, match="every trial failed.*degenerate"):
+        run_experiment(cfg, {"clusterer": "dbscan"}, [])
+
+
+def test_rerunning_resumes_and_adds_only_missing_trials(tmp_path):
+    run_experiment(tuned(tmp_path, "tuning.n_trials=3"), {"clusterer": "kmeans"}, [])
+    run_experiment(tuned(tmp_path, "tuning.n_trials=3"), {"clusterer": "kmeans"}, [])
+    assert len(trials(tmp_path)) == 3
+    run_experiment(tuned(tmp_path, "tuning.n_trials=5"), {"clusterer": "kmeans"}, [])
+    assert sorted(t.number for t in trials(tmp_path)) == [0, 1, 2, 3, 4]
+
+
+def worker(tmp_path, n_trials: int, *extra: str) -> subprocess.Popen:
+    args = [*FAST, "tuning=optuna", f"tuning.storage={storage(tmp_path)}", f"tuning.n_trials={n_trials}",
+            "tuning.show_progress=false", f"cache_dir={tmp_path}/cache", f"hydra.run.dir={tmp_path}/h",
+            "evaluation.stability_resamples=0", *extra]
+    return subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def complete(tmp_path) -> int:
+    try:
+        return sum(t.state == TrialState.COMPLETE for t in trials(tmp_path))
+    except (ValueError, KeyError, optuna.exceptions.StorageInternalError):
+        return 0
+
+
+def test_killed_study_loses_no_finished_trial(tmp_path):
+    proc = worker(tmp_path, 40)
+    deadline = time.monotonic() + 240
+    while complete(tmp_path) < 3 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = {t.number: t.params for t in trials(tmp_path) if t.state == TrialState.COMPLETE}
+    assert len(before) >= 3
+    assert worker(tmp_path, len(before) + 2).wait(timeout=300) == 0
+    after = trials(tmp_path)
+    kept = {t.number: t.params for t in after if t.state == TrialState.COMPLETE}
+    assert before.items() <= kept.items()  # every finished trial survived unchanged
+    assert sum(tuning.counted(t) for t in after) == len(before) + 2
+    assert not [t for t in after if t.state == TrialState.RUNNING]
+
+
+def test_two_concurrent_workers_share_one_study_exactly(tmp_path):
+    optuna.create_study(storage=storage(tmp_path))  # create the schema before the race
+    first, second = worker(tmp_path, 10), worker(tmp_path, 10)
+    codes = [p.wait(timeout=300) for p in (first, second)]
+    assert codes == [0, 0], (first.stderr.read()[-1500:], second.stderr.read()[-1500:])
+    studies = [s for s in optuna.get_all_study_summaries(storage(tmp_path)) if s.n_trials]
+    assert len(studies) == 1
+    finished = [t for t in trials_of(tmp_path, studies[0].study_name) if tuning.counted(t)]
+    assert len(finished) == 10
+    assert len({t.number for t in finished}) == 10
+
+
+def trials_of(tmp_path, name):
+    return optuna.load_study(study_name=name, storage=storage(tmp_path)).trials
+
+
+def test_reproduce_a_trial_gives_ari_one(tmp_path, capsys):
+    store = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg = tuned(tmp_path, "tuning.n_trials=2", "tracking=mlflow", f"tracking.tracking_uri={store}",
+                f"tracking.artifact_location={tmp_path}/art")
+    run_experiment(cfg, {"clusterer": "kmeans"}, [])
+    mlflow.set_tracking_uri(store)
+    runs = mlflow.search_runs(experiment_names=["segmentlab"])
+    child = runs[runs["tags.run_kind"] == "trial"].iloc[0].run_id
+    parent = runs[runs["tags.run_kind"] == "study"].iloc[0].run_id
+    for run_id in (child, parent):
+        assert reproduce(run_id, store) == 0
+        out = capsys.readouterr().out
+        assert "ARI 1.0000" in out and "agreement: exact" in out
