@@ -87,3 +87,29 @@ def test_missing_file_exits_2(tmp_path):
                   f"hydra.run.dir={tmp_path}/hydra")
     assert done.returncode == 2
     assert "nowhere.csv" in done.stderr and "\n" not in done.stderr.strip()
+
+
+def test_logged_models_predict_through_pyfunc(tmp_path):
+    store = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg = compose_config("tracking=mlflow", f"tracking.tracking_uri={store}",
+                         f"tracking.artifact_location={tmp_path}/art")
+    run_experiment(cfg, {}, [])
+    mlflow.set_tracking_uri(store)
+    run_id = mlflow.search_runs(experiment_names=["segmentlab"]).iloc[0].run_id
+    segment_model = mlflow.pyfunc.load_model(f"runs:/{run_id}/segment_model")
+    example = segment_model.input_example
+    predicted = segment_model.predict(example)
+    assert list(predicted.columns) == ["segment", "segment_name"] and len(predicted) == len(example)
+    labels = pd.read_csv(mlflow.artifacts.download_artifacts(f"runs:/{run_id}/segments/labels.csv"))
+    assert set(predicted["segment"]) <= set(labels["segment"])
+    repurchase = mlflow.pyfunc.load_model(f"runs:/{run_id}/repurchase_model")
+    probability = repurchase.predict(repurchase.input_example)["repurchase_probability"]
+    assert probability.between(0, 1).all()
+
+
+def test_degenerate_clustering_finishes_with_nan_metrics_and_a_reason(tmp_path, capsys):
+    cfg = compose_config("clusterer=dbscan", "clusterer.eps=0.0001", cache_dir=tmp_path / "cache")
+    objective = run_experiment(cfg, {}, [])
+    assert math.isnan(objective)
+    out = capsys.readouterr().out
+    assert "degenerate: all noise" in out and "unassigned" in out

@@ -6,7 +6,8 @@ and ``tracking.py`` records what this returns.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from time import perf_counter
 
 import numpy as np
@@ -15,7 +16,7 @@ from matplotlib.figure import Figure
 from sklearn.base import clone
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from segmentlab import evaluation, plots, segments
+from segmentlab import classification, evaluation, plots, prediction, segments
 from segmentlab.cache import FrameCache
 from segmentlab.schema import CUSTOMER_ID, IS_RETURN, Dataset
 
@@ -43,6 +44,21 @@ class RunResult:
     tags: dict[str, str]
     features: pd.DataFrame
     segmenter: Pipeline
+    models: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PredictionSettings:
+    """How the classifiers are judged; see ``configs/config.yaml`` ``prediction``."""
+
+    enabled: bool = True
+    features: tuple[str, ...] = ("rfm", "behaviour")
+    horizon_days: int = 90
+    n_rolling: int = 0
+    new_customer_invoices: int = 1
+    importance_repeats: int = 5
+    surrogate_depth: int = 3
+    test_size: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -165,10 +181,13 @@ def describe_segments(
         "silhouette": plots.silhouette_plot(space, values, sample_size=settings.silhouette_sample,
                                             random_state=settings.random_state, names=name_map),
     }
+    xy, _ = plots.project(space, settings.map_method, settings.random_state)
+    customer_map = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "segment": values,
+                                 "segment_name": labels.map(name_map).to_numpy()}, index=frame.index)
     tags = {"degenerate": "; ".join(clustering.reasons)} if clustering.reasons else {}
     return RunResult(
         metrics=dict(clustering.metrics), labels=labels, profile=profile,
-        tables=dict(features.tables), figures=figures, tags=tags, features=frame,
+        tables={**features.tables, "customer_map": customer_map}, figures=figures, tags=tags, features=frame,
         segmenter=clustering.segmenter,
     )
 
@@ -187,3 +206,51 @@ def segment_customers(
 def _size_metrics(labels: pd.Series) -> dict[str, float]:
     counts = labels.value_counts().sort_index()
     return {f"cluster/size_{'noise' if k == -1 else k}": float(v) for k, v in counts.items()}
+
+
+def assess_classifiers(
+    result: RunResult,
+    dataset: Dataset,
+    union: FeatureUnion,
+    prediction_union: FeatureUnion,
+    classifier,
+    segmenter_factory: Callable[[], Pipeline],
+    settings: PredictionSettings,
+    random_state: int = 42,
+) -> RunResult:
+    """Add segment assignment and out-of-time repurchase prediction to a run's result.
+
+    ``union`` is the run's unfitted feature union (segment assignment learns from it);
+    ``prediction_union`` the unfitted union repurchase prediction refits in each time window (plus
+    the segment, one-hot); ``classifier`` an unfitted classifier, cloned for each use.
+    """
+    labels, frame = result.labels, result.features
+    if labels[labels != evaluation.NOISE].nunique() < 2:  # a degenerate clustering: nothing to learn
+        return replace(result, tags={**result.tags, "prediction_skipped": "fewer than 2 segments"})
+    names = result.profile["name"].to_dict()
+    assignment = classification.assign_segments(frame, labels, clone(classifier), settings.test_size,
+                                                random_state=random_state)
+    metrics = dict(assignment.metrics)
+    metrics.update(classification.new_customer_assignment(
+        dataset.transactions, labels, lambda: clone(union), clone(classifier),
+        n_first_invoices=settings.new_customer_invoices))
+    summary = segments.customer_summary(dataset.transactions).reindex(frame.index)
+    tree_metrics, rules = classification.surrogate_tree(
+        summary.select_dtypes("number"), labels, max_depth=settings.surrogate_depth,
+        random_state=random_state, names=names)
+    metrics.update(tree_metrics)
+    repurchase = prediction.evaluate_repurchase(
+        dataset.transactions, lambda: clone(prediction_union), clone(classifier),
+        horizon_days=settings.horizon_days, segmenter_factory=segmenter_factory,
+        n_rolling=settings.n_rolling, random_state=random_state,
+        importance_repeats=settings.importance_repeats)
+    metrics.update(repurchase.metrics)
+    predictors = repurchase.model.features(dataset.transactions)
+    tables = {"assign_confusion": assignment.confusion, "repurchase_features": predictors.head(200),
+              "segment_rules": pd.DataFrame({"rules": rules.splitlines()}),
+              **{f"predict_{k}": v for k, v in repurchase.tables.items()}}
+    figures = {f"predict_{k}": v for k, v in repurchase.figures.items()}
+    fitted_union = clone(union).fit(dataset.transactions)
+    models = {"segment_assigner": assignment.assigner(fitted_union, names), "repurchase": repurchase.model}
+    return replace(result, metrics={**result.metrics, **metrics}, tables={**result.tables, **tables},
+                   figures={**result.figures, **figures}, models={**result.models, **models})

@@ -1,0 +1,68 @@
+"""The deployable customer model: cleaned transactions in, one row per customer out."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from segmentlab.classification import SegmentAssigner
+from segmentlab.prediction import RepurchaseModel
+from segmentlab.schema import CUSTOMER_ID, IS_RETURN
+
+#: Output columns of :meth:`CustomerSegmentModel.predict`.
+OUTPUT_COLUMNS = [CUSTOMER_ID, "segment", "segment_name", "assigned_by", "repurchase_probability"]
+
+
+class CustomerSegmentModel:
+    """Segments and repurchase probabilities for the customers in a set of transactions.
+
+    Customers the model was trained on keep the segment the clustering gave them; customers
+    unseen in training are assigned by the segment classifier from their features.
+
+    Parameters
+    ----------
+    known : Series
+        Segment per training ``customer_id`` (noise -1 included).
+    names : dict
+        Segment label → descriptive name.
+    assigner : SegmentAssigner
+        Fitted feature union + classifier for unseen customers.
+    repurchase : RepurchaseModel or None
+        Probability of buying within its horizon after the transactions end.
+    cleaning : dict
+        The ``TransactionCleaner`` parameters the training data was cleaned with, so new files are
+        cleaned the same way.
+    min_repurchase_customers : int
+        The repurchase model re-clusters the customers it scores (its segment predictors), which
+        needs a population: with fewer purchasing customers the probability is left empty (NaN).
+    """
+
+    def __init__(self, known: pd.Series, names: dict, assigner: SegmentAssigner,
+                 repurchase: RepurchaseModel | None, cleaning: dict, min_repurchase_customers: int = 50):
+        self.known = known
+        self.names = dict(names)
+        self.assigner = assigner
+        self.repurchase = repurchase
+        self.cleaning = dict(cleaning)
+        self.min_repurchase_customers = min_repurchase_customers
+
+    def predict(self, transactions: pd.DataFrame) -> pd.DataFrame:
+        """One row per purchasing customer, ordered by ``customer_id``: see ``OUTPUT_COLUMNS``."""
+        customers = pd.Index(sorted(transactions.loc[~transactions[IS_RETURN], CUSTOMER_ID].unique()),
+                             name=CUSTOMER_ID)
+        segment = self.known.reindex(customers)
+        unseen = segment.index[segment.isna()]
+        assigned_by = pd.Series("training", index=customers)
+        if len(unseen):
+            features = self.assigner.union.transform(transactions[transactions[CUSTOMER_ID].isin(unseen)])
+            segment.loc[unseen] = self.assigner.predict(features.reindex(unseen))["segment"]
+            assigned_by.loc[unseen] = "classifier"
+        segment = segment.astype(int)
+        out = pd.DataFrame({
+            "segment": segment,
+            "segment_name": segment.map(lambda s: self.names.get(s, f"segment {s}")),
+            "assigned_by": assigned_by,
+        })
+        out["repurchase_probability"] = float("nan")
+        if self.repurchase is not None and len(customers) >= self.min_repurchase_customers:
+            out["repurchase_probability"] = self.repurchase.predict_proba(transactions).reindex(customers)
+        return out.reset_index()

@@ -1,0 +1,486 @@
+"""Will a customer buy again in the next ``horizon_days``? Judged out of time, never in-sample.
+
+A model learns at a *train cutoff* (features from lines strictly before it, labels from the
+``horizon_days`` after it) and is scored at a later *eval cutoff*, at least ``horizon_days``
+after the train cutoff, so its training labels end before the period it is judged on. Each
+window gets a fresh feature union fitted on its own history only: recency, tenure and the
+snapshot are measured from the window's own end, as on the day of deployment, and
+``RepurchaseModel`` does exactly the same with the transactions it is given.
+
+Segments, when asked for, are re-clustered in every window and matched to the training
+window's segments by nearest centroid (Hungarian matching on standardised feature means),
+because labels of two independent clusterings carry no shared meaning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from time import perf_counter
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from scipy.optimize import linear_sum_assignment
+from scipy.stats import spearmanr
+from sklearn.base import BaseEstimator, clone
+from sklearn.inspection import permutation_importance
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from segmentlab.evaluation import NOISE
+from segmentlab.schema import AMOUNT, CUSTOMER_ID, INVOICE_DATE, INVOICE_NO, IS_RETURN
+
+WILL_BUY = "will_buy"  # 1 if the customer makes a purchase in [cutoff, cutoff + horizon)
+FUTURE_SPEND = "future_spend"  # purchase value in that window, in the data's currency
+SEGMENT = "segment"
+
+
+def data_end(transactions: pd.DataFrame) -> pd.Timestamp:
+    """Midnight after the last invoice day: the first moment the data says nothing about."""
+    return transactions[INVOICE_DATE].max().normalize() + pd.Timedelta(days=1)
+
+
+def cutoff_frame(transactions: pd.DataFrame, cutoff: pd.Timestamp | str,
+                 horizon_days: int = 90) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split invoice lines at a cutoff into the past and what each customer did next.
+
+    Parameters
+    ----------
+    transactions : DataFrame
+        Cleaned invoice lines (purchases and returns).
+    cutoff : Timestamp or str
+        The moment of prediction.
+    horizon_days : int
+        Length of the target window, in days.
+
+    Returns
+    -------
+    history : DataFrame
+        Lines strictly before ``cutoff``.
+    target : DataFrame
+        Indexed by ``customer_id`` for every customer with a purchase in ``history`` (sorted):
+        ``will_buy`` (int, 1 if they buy, returns not counting, in
+        ``[cutoff, cutoff + horizon_days)``) and ``future_spend`` (their purchase value there).
+    """
+    cutoff = pd.Timestamp(cutoff)
+    dates = transactions[INVOICE_DATE]
+    history = transactions[dates < cutoff]
+    later = (dates >= cutoff) & (dates < cutoff + pd.Timedelta(days=horizon_days))
+    future = transactions[later & ~transactions[IS_RETURN]]
+    customers = pd.Index(np.sort(history.loc[~history[IS_RETURN], CUSTOMER_ID].unique()),
+                         name=CUSTOMER_ID)
+    spend = future.groupby(CUSTOMER_ID)[AMOUNT].sum()
+    target = pd.DataFrame({
+        WILL_BUY: customers.isin(future[CUSTOMER_ID]).astype(np.int64),
+        FUTURE_SPEND: spend.reindex(customers, fill_value=0.0).to_numpy(float),
+    }, index=customers)
+    return history, target
+
+
+def lift_at(y_true: np.ndarray, scores: np.ndarray, fraction: float = 0.1) -> float:
+    """Positive rate among the ``fraction`` highest scores over the overall positive rate."""
+    y = np.asarray(y_true, dtype=float)
+    k = max(1, int(np.ceil(fraction * len(y))))
+    top = np.argsort(-np.asarray(scores, dtype=float), kind="stable")[:k]
+    base = y.mean() if len(y) else np.nan
+    return float(y[top].mean() / base) if base > 0 else float("nan")
+
+
+def score_predictions(y_true: np.ndarray, scores: np.ndarray,
+                      prefix: str = "predict/") -> dict[str, float]:
+    """ROC AUC, PR AUC, Brier score (probabilities only), lift at 10 %, base rate and n.
+
+    A single-class ``y_true`` gives NaN for the rank metrics rather than a made-up number.
+    """
+    y, s = np.asarray(y_true, dtype=int), np.asarray(scores, dtype=float)
+    both = len(np.unique(y)) == 2
+    probabilities = len(s) > 0 and s.min() >= 0 and s.max() <= 1
+    return {
+        f"{prefix}roc_auc": float(roc_auc_score(y, s)) if both else float("nan"),
+        f"{prefix}pr_auc": float(average_precision_score(y, s)) if both else float("nan"),
+        f"{prefix}brier": float(brier_score_loss(y, s)) if probabilities else float("nan"),
+        f"{prefix}lift_at_10pct": lift_at(y, s, 0.1),
+        f"{prefix}base_rate": float(y.mean()) if len(y) else float("nan"),
+        f"{prefix}n_customers": float(len(y)),
+    }
+
+
+def rfm_baseline_features(history: pd.DataFrame, cutoff: pd.Timestamp | str) -> pd.DataFrame:
+    """``log1p`` of recency (days to ``cutoff``), frequency (invoices) and monetary, per purchaser."""
+    purchases = history[~history[IS_RETURN]]
+    by = purchases.groupby(CUSTOMER_ID, sort=True)
+    recency = (pd.Timestamp(cutoff).normalize() - by[INVOICE_DATE].max().dt.normalize()).dt.days
+    return pd.DataFrame({"log_recency": np.log1p(recency.clip(lower=0).astype(float)),
+                         "log_frequency": np.log1p(by[INVOICE_NO].nunique().astype(float)),
+                         "log_monetary": np.log1p(by[AMOUNT].sum().clip(lower=0))})
+
+
+class RepurchaseModel:
+    """A fitted repurchase classifier for deployment: transactions in, probability out.
+
+    Parameters
+    ----------
+    union : FeatureUnion
+        The feature union as fitted on the training window (kept for provenance). Scoring
+        fits a clone on the transactions given, as the evaluation did for its own window.
+    classifier : estimator
+        Fitted on ``columns`` with target ``will_buy``.
+    columns : list of str
+        Predictor columns in training order; a column a new window lacks (e.g. a country
+        outside the new top list) is 0.
+    horizon_days : int
+        The window the probability refers to.
+    segments : _SegmentEncoder or None
+        Re-clusters each window and one-hot encodes segments matched to the training ones.
+    """
+
+    def __init__(self, union: FeatureUnion, classifier: BaseEstimator, columns: list[str],
+                 horizon_days: int, segments: _SegmentEncoder | None = None):
+        self.union = union
+        self.classifier = classifier
+        self.columns = list(columns)
+        self.horizon_days = horizon_days
+        self.segments = segments
+
+    def features(self, transactions: pd.DataFrame) -> pd.DataFrame:
+        """The predictor frame of every purchasing customer in ``transactions``."""
+        return self.encode(_base_features(clone(self.union), transactions))
+
+    def encode(self, base: pd.DataFrame, segments: pd.Series | None = None) -> pd.DataFrame:
+        """Add matched segment columns to freshly fitted union output; align to ``columns``."""
+        frame = base
+        if self.segments is not None:
+            matched = self.segments.matched(base) if segments is None else segments
+            frame = base.join(self.segments.one_hot(matched))
+        return frame.reindex(columns=self.columns, fill_value=0.0)
+
+    def predict_proba(self, transactions: pd.DataFrame) -> pd.Series:
+        """Probability of a purchase within ``horizon_days`` after the transactions end."""
+        return self.score(self.features(transactions))
+
+    def score(self, X: pd.DataFrame) -> pd.Series:
+        proba = self.classifier.predict_proba(X[self.columns])[:, 1]
+        return pd.Series(proba, index=X.index, name="repurchase_probability")
+
+
+class _SegmentEncoder:
+    """Fits a fresh segmenter per window and maps its clusters onto the reference ones."""
+
+    def __init__(self, segmenter: Pipeline, reference: pd.DataFrame):
+        self.segmenter = segmenter  # unfitted template
+        self.columns_ = list(reference.columns)
+        self.scale_ = reference.std(ddof=0).replace(0.0, 1.0)
+        self.labels_ = self._cluster(reference)
+        self.centroids_ = self._centroids(reference, self.labels_)
+
+    def _cluster(self, X: pd.DataFrame) -> pd.Series:
+        labels = clone(self.segmenter).fit_predict(X.to_numpy(float))
+        return pd.Series(np.asarray(labels), index=X.index, name=SEGMENT)
+
+    def _centroids(self, X: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
+        # Windows can differ in columns (behaviour's top countries): compare on the reference's.
+        keep = labels != NOISE
+        X = X.reindex(columns=self.columns_, fill_value=0.0)
+        return (X[keep] / self.scale_).groupby(labels[keep]).mean()
+
+    def matched(self, X: pd.DataFrame) -> pd.Series:
+        """Segments of a new window in reference labels; unmatched clusters become noise."""
+        labels = self._cluster(X)
+        mine = self._centroids(X, labels)
+        cost = ((mine.to_numpy()[:, None, :] - self.centroids_.to_numpy()[None]) ** 2).sum(-1)
+        rows, cols = linear_sum_assignment(cost)
+        mapping = dict(zip(mine.index[rows], self.centroids_.index[cols], strict=True))
+        return labels.map(lambda s: mapping.get(s, NOISE)).astype(np.int64)
+
+    def one_hot(self, labels: pd.Series) -> pd.DataFrame:
+        return pd.DataFrame({f"{SEGMENT}_{s}": (labels == s).astype(float)
+                             for s in self.centroids_.index}, index=labels.index)
+
+
+def _base_features(union: FeatureUnion, history: pd.DataFrame) -> pd.DataFrame:
+    """Fit ``union`` on ``history``; one row per purchaser, in customer order."""
+    purchasers = history.loc[~history[IS_RETURN], CUSTOMER_ID]
+    if purchasers.empty:
+        raise ValueError("no purchases in the history to describe customers with")
+    frame = union.fit_transform(history)
+    frame = frame.reindex(pd.Index(np.sort(purchasers.unique()), name=CUSTOMER_ID)).astype(float)
+    if frame.isna().to_numpy().any():
+        bad = frame.columns[frame.isna().any()].tolist()
+        raise ValueError(f"feature columns {bad[:5]} have missing values for some customers")
+    return frame
+
+
+@dataclass(frozen=True)
+class RepurchaseResult:
+    """Out-of-time scores, tables, figures and the models of one repurchase evaluation.
+
+    Attributes
+    ----------
+    metrics : dict
+        ``predict/*`` scores at the eval cutoff, baselines, rolling means, timing.
+    tables : dict of DataFrame
+        ``importance`` (permutation, eval period), ``gain`` (XGBoost only), ``by_segment``
+        (with a segmenter), ``rolling`` (with ``n_rolling``).
+    figures : dict of Figure
+        ``importance``.
+    model : RepurchaseModel
+        Trained at the eval cutoff on the latest fully labelled window: the one to deploy.
+    evaluated_model : RepurchaseModel
+        Trained at the train cutoff: the one the metrics judge.
+    scores : DataFrame
+        Eval customers: ``repurchase_probability``, ``will_buy``, ``future_spend`` (and
+        ``segment`` in training-window labels with a segmenter).
+    """
+
+    metrics: dict[str, float]
+    tables: dict[str, pd.DataFrame]
+    figures: dict[str, Figure]
+    model: RepurchaseModel
+    evaluated_model: RepurchaseModel
+    scores: pd.DataFrame = field(repr=False)
+
+
+@dataclass(frozen=True)
+class _Window:
+    union: FeatureUnion
+    base: pd.DataFrame
+    target: pd.DataFrame
+    rfm: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class _Round:
+    metrics: dict[str, float]
+    model: RepurchaseModel
+    X_train: pd.DataFrame
+    y_train: pd.DataFrame
+    X_eval: pd.DataFrame
+    y_eval: pd.DataFrame
+    scores: pd.Series
+    segments: pd.Series | None
+
+
+def evaluate_repurchase(
+    transactions: pd.DataFrame,
+    make_features: Callable[[], FeatureUnion],
+    classifier: BaseEstimator,
+    horizon_days: int = 90,
+    eval_cutoff: pd.Timestamp | str | None = None,
+    train_cutoff: pd.Timestamp | str | None = None,
+    segmenter_factory: Callable[[], Pipeline] | None = None,
+    n_rolling: int = 0,
+    random_state: int = 42,
+    importance_repeats: int = 5,
+    spend_regressor: BaseEstimator | None = None,
+) -> RepurchaseResult:
+    """Train at one cutoff, score at a later one, against two baselines.
+
+    Parameters
+    ----------
+    transactions : DataFrame
+        Cleaned invoice lines.
+    make_features : callable
+        Returns a fresh, unfitted feature union; called once per window.
+    classifier : estimator
+        Unfitted binary classifier with ``predict_proba``; cloned per fit.
+    horizon_days : int
+        Target window after each cutoff, in days.
+    eval_cutoff : Timestamp, str or None
+        Where predictions are judged; default ``data_end - horizon_days``.
+    train_cutoff : Timestamp, str or None
+        Where the model learns; default ``eval_cutoff - horizon_days`` (the latest whose
+        labels end before ``eval_cutoff``; an earlier one is allowed, a later one refused).
+    segmenter_factory : callable or None
+        Returns a fresh unfitted scaler -> clusterer pipeline. Its matched segment becomes
+        one-hot predictors and the ``by_segment`` table.
+    n_rolling : int
+        0, or at least 3 evaluations whose cutoffs step back ``horizon_days`` each time;
+        ``predict/rolling_roc_auc_std`` is the sample standard deviation over them. The oldest
+        rounds train on little history (see ``train_history_days`` in the table).
+    random_state : int
+        Seed of the permutation importance.
+    importance_repeats : int
+        Permutations per feature; 0 skips the importance table and figure.
+    spend_regressor : estimator or None
+        Learns ``log1p(future_spend)`` for ``predict/spend_mae`` and ``predict/spend_spearman``.
+
+    Returns
+    -------
+    RepurchaseResult
+    """
+    start = perf_counter()
+    if n_rolling and n_rolling < 3:
+        raise ValueError(f"n_rolling must be 0 or at least 3, got {n_rolling}")
+    eval_cutoff, train_cutoff = _cutoffs(transactions, horizon_days, eval_cutoff, train_cutoff)
+    windows = _Windows(transactions, make_features, horizon_days)
+    main = _evaluate_pair(windows, classifier, train_cutoff, eval_cutoff, segmenter_factory)
+    metrics, tables, figures = dict(main.metrics), {}, {}
+    if importance_repeats:
+        tables["importance"] = _permutation_table(main, importance_repeats, random_state)
+        figures["importance"] = importance_figure(tables["importance"])
+    if (gain := gain_table(main.model.classifier, main.model.columns)) is not None:
+        tables["gain"] = gain
+    if main.segments is not None:
+        tables["by_segment"] = _by_segment(main)
+    if n_rolling:
+        tables["rolling"] = _rolling(windows, classifier, train_cutoff, eval_cutoff, horizon_days,
+                                     n_rolling, segmenter_factory, main)
+        for key in ["roc_auc", "recency_roc_auc", "rfm_logreg_roc_auc"]:
+            metrics[f"predict/rolling_{key}_mean"] = float(tables["rolling"][key].mean())
+        metrics["predict/rolling_roc_auc_std"] = float(tables["rolling"]["roc_auc"].std())
+    if spend_regressor is not None:
+        metrics.update(_spend_metrics(main, spend_regressor))
+    final = _fit_model(windows.get(eval_cutoff), classifier, segmenter_factory, horizon_days)[0]
+    scores = main.y_eval.assign(repurchase_probability=main.scores)
+    if main.segments is not None:
+        scores[SEGMENT] = main.segments
+    metrics["time/predict_seconds"] = perf_counter() - start
+    return RepurchaseResult(metrics, tables, figures, final, main.model, scores)
+
+
+class _Windows:
+    """Features, targets and baseline RFM per cutoff, each computed once."""
+
+    def __init__(self, transactions: pd.DataFrame, make_features: Callable[[], FeatureUnion],
+                 horizon_days: int):
+        self.transactions, self.make_features = transactions, make_features
+        self.horizon_days, self._done = horizon_days, {}
+
+    def get(self, cutoff: pd.Timestamp) -> _Window:
+        if cutoff not in self._done:
+            history, target = cutoff_frame(self.transactions, cutoff, self.horizon_days)
+            if target[WILL_BUY].nunique() < 2:
+                raise ValueError(f"cutoff {cutoff.date()}: every customer has the same target")
+            union = self.make_features()
+            base = _base_features(union, history)
+            rfm = rfm_baseline_features(history, cutoff).reindex(target.index)
+            self._done[cutoff] = _Window(union, base, target, rfm)
+        return self._done[cutoff]
+
+
+def _cutoffs(transactions: pd.DataFrame, horizon_days: int, eval_cutoff, train_cutoff):
+    """Default and check the two cutoffs: complete eval labels, no training label after eval."""
+    horizon, end = pd.Timedelta(days=horizon_days), data_end(transactions)
+    eval_cutoff = end - horizon if eval_cutoff is None else pd.Timestamp(eval_cutoff)
+    train_cutoff = eval_cutoff - horizon if train_cutoff is None else pd.Timestamp(train_cutoff)
+    if eval_cutoff + horizon > end:
+        raise ValueError(f"eval cutoff {eval_cutoff} + {horizon_days} days passes the data end "
+                         f"{end}: its labels would be incomplete")
+    if train_cutoff + horizon > eval_cutoff:
+        raise ValueError(f"train cutoff {train_cutoff} + {horizon_days} days passes the eval "
+                         f"cutoff {eval_cutoff}: training labels would overlap the evaluation")
+    return eval_cutoff, train_cutoff
+
+
+def _fit_model(window: _Window, classifier: BaseEstimator, segmenter_factory,
+               horizon_days: int) -> tuple[RepurchaseModel, pd.DataFrame]:
+    """Train on one window; returns the model and the predictor frame it saw."""
+    segments, X = None, window.base
+    if segmenter_factory is not None:
+        segments = _SegmentEncoder(segmenter_factory(), window.base)
+        X = X.join(segments.one_hot(segments.labels_))
+    model = clone(classifier).fit(X, window.target[WILL_BUY].to_numpy())
+    return RepurchaseModel(window.union, model, list(X.columns), horizon_days, segments), X
+
+
+def _evaluate_pair(windows: _Windows, classifier: BaseEstimator, train_cutoff: pd.Timestamp,
+                   eval_cutoff: pd.Timestamp, segmenter_factory) -> _Round:
+    """Train at ``train_cutoff``, score at ``eval_cutoff`` with the baselines."""
+    train, test = windows.get(train_cutoff), windows.get(eval_cutoff)
+    model, X_train = _fit_model(train, classifier, segmenter_factory, windows.horizon_days)
+    segments = None if model.segments is None else model.segments.matched(test.base)
+    X_eval = model.encode(test.base, segments)
+    scores = model.score(X_eval)
+    y = test.target[WILL_BUY].to_numpy()
+    metrics = score_predictions(y, scores.to_numpy())
+    # Recency alone: fewer days since the last purchase, higher score (log1p keeps the order).
+    metrics["predict/recency_roc_auc"] = float(roc_auc_score(y, -test.rfm["log_recency"]))
+    rfm_model = make_pipeline(StandardScaler(), LogisticRegression())
+    rfm_model.fit(train.rfm, train.target[WILL_BUY])
+    rfm_scores = rfm_model.predict_proba(test.rfm)[:, 1]
+    metrics["predict/rfm_logreg_roc_auc"] = float(roc_auc_score(y, rfm_scores))
+    metrics["predict/n_features"] = float(len(model.columns))
+    return _Round(metrics, model, X_train, train.target, X_eval, test.target, scores, segments)
+
+
+def _rolling(windows: _Windows, classifier: BaseEstimator, train_cutoff: pd.Timestamp,
+             eval_cutoff: pd.Timestamp, horizon_days: int, n_rolling: int, segmenter_factory,
+             first: _Round) -> pd.DataFrame:
+    """One row of scores per cutoff pair, stepping back ``horizon_days`` each time."""
+    rows = []
+    for i in range(n_rolling):
+        shift = pd.Timedelta(days=i * horizon_days)
+        pair = first if i == 0 else _evaluate_pair(windows, classifier, train_cutoff - shift,
+                                                   eval_cutoff - shift, segmenter_factory)
+        # Short training histories (the oldest rounds) explain most of the spread.
+        history = (train_cutoff - shift - windows.transactions[INVOICE_DATE].min()).days
+        rows.append({"train_cutoff": train_cutoff - shift, "eval_cutoff": eval_cutoff - shift,
+                     "train_history_days": history,
+                     **{k.removeprefix("predict/"): v for k, v in pair.metrics.items()}})
+    return pd.DataFrame(rows)
+
+
+def _permutation_table(pair: _Round, n_repeats: int, random_state: int) -> pd.DataFrame:
+    """Drop in eval-period ROC AUC when one column is shuffled, most important first."""
+    result = permutation_importance(pair.model.classifier, pair.X_eval, pair.y_eval[WILL_BUY],
+                                    scoring="roc_auc", n_repeats=n_repeats,
+                                    random_state=random_state, n_jobs=1)
+    table = pd.DataFrame({"feature": pair.X_eval.columns, "mean": result.importances_mean,
+                          "std": result.importances_std})
+    return table.sort_values("mean", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def gain_table(classifier: BaseEstimator, columns: list[str]) -> pd.DataFrame | None:
+    """XGBoost gain per column (share of the total), or None for models without a booster."""
+    final = classifier[-1] if isinstance(classifier, Pipeline) else classifier
+    if not hasattr(final, "get_booster"):
+        return None
+    gain = final.get_booster().get_score(importance_type="gain")
+    # Fitted on a DataFrame the booster knows the column names; on an array it says f0, f1, ...
+    named = {(columns[int(k[1:])] if k not in columns and k[1:].isdigit() else k): v
+             for k, v in gain.items()}
+    table = pd.DataFrame({"feature": columns,
+                          "gain": [float(named.get(c, 0.0)) for c in columns]})
+    table["share"] = table["gain"] / table["gain"].sum() if table["gain"].sum() > 0 else 0.0
+    return table.sort_values("gain", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def importance_figure(table: pd.DataFrame, top: int = 20) -> Figure:
+    """Horizontal bars of permutation importance with one-std error bars, largest on top."""
+    shown = table.head(top).iloc[::-1]
+    fig = Figure(figsize=(7.5, 0.3 * len(shown) + 1.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.barh(shown["feature"], shown["mean"], xerr=shown["std"], color="#4c72b0", alpha=0.85)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set(title=f"Permutation importance, evaluation period (top {len(shown)})",
+           xlabel="drop in ROC AUC when the column is shuffled")
+    ax.tick_params(axis="y", labelsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def _by_segment(pair: _Round) -> pd.DataFrame:
+    """Scores per matched segment of the eval window."""
+    frame = pd.DataFrame({SEGMENT: pair.segments, "y": pair.y_eval[WILL_BUY],
+                          "p": pair.scores})
+    rows = []
+    for segment, group in frame.groupby(SEGMENT, sort=True):
+        both = group["y"].nunique() == 2
+        rows.append({SEGMENT: segment, "n_customers": len(group),
+                     "base_rate": group["y"].mean(), "mean_probability": group["p"].mean(),
+                     "roc_auc": roc_auc_score(group["y"], group["p"]) if both else np.nan})
+    return pd.DataFrame(rows)
+
+
+def _spend_metrics(pair: _Round, regressor: BaseEstimator) -> dict[str, float]:
+    """Spend in the horizon learnt on a log scale (a few wholesalers dominate the raw sum)."""
+    model = clone(regressor).fit(pair.X_train, np.log1p(pair.y_train[FUTURE_SPEND].clip(lower=0)))
+    predicted = np.expm1(model.predict(pair.X_eval)).clip(min=0)
+    actual = pair.y_eval[FUTURE_SPEND].to_numpy()
+    return {"predict/spend_mae": float(np.abs(predicted - actual).mean()),
+            "predict/spend_spearman": float(spearmanr(predicted, actual).statistic)}
