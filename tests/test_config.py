@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
-from segmentlab.config import build, build_features, build_segmenter, flatten, with_overrides
+from segmentlab.config import (
+    ConfigError,
+    build,
+    build_features,
+    build_segmenter,
+    check_command_line,
+    flatten,
+    with_overrides,
+)
 from tests.conftest import CONFIGS, compose_config
 
 REDUCERS = [p.stem for p in (CONFIGS / "reducer").glob("*.yaml") if p.stem != "umap"]  # umap: ~40 s numba
@@ -47,3 +55,35 @@ def test_build_converts_lists():
     node = compose_config("reducer=pca", "reducer.n_components=2").reducer
     assert build(node).n_components == 2
     assert np.isfinite(build(node).fit_transform(np.random.default_rng(0).normal(size=(20, 4)))).all()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["clusterer=kmean"], r"unknown option 'kmean' for clusterer; choose from agglomerative, dbscan"),
+        (["-m", "features=[rfm],[rfm,tfidff]"], r"unknown option 'tfidff' for features"),
+        (["clusterer.n_clusterz=4"], r"unknown key 'clusterer.n_clusterz'; keys under clusterer: n_clusters"),
+        (["clusterer.n_clusters=abc"], r"clusterer\.n_clusters: .*must be an int in the range \[1, inf\)"),
+        (["-m", "clusterer.n_clusters=3,0"], r"clusterer\.n_clusters: .*Got 0 instead"),
+        (["reducer=pca", "reducer.n_components=-3"], r"reducer\.n_components: .*range"),
+    ],
+    ids=["option", "option-in-sweep-list", "key", "type", "range-in-sweep", "reducer-range"],
+)
+def test_bad_overrides_are_one_line_errors(args, message):
+    with pytest.raises(ConfigError, match=message) as raised:
+        check_command_line(args, str(CONFIGS))
+    assert "\n" not in str(raised.value)
+
+
+def test_good_overrides_pass():
+    check_command_line(["-m", "clusterer=kmeans,gmm", "features=[rfm],[rfm,tfidf]", "clusterer.n_init=3"],
+                       str(CONFIGS))
+
+
+def test_run_py_exits_2_on_a_config_error():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(CONFIGS.parent / "run.py"), "clusterer=kmean"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "kmean" in done.stderr

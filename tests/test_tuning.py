@@ -35,7 +35,8 @@ def trials(tmp_path) -> list[optuna.trial.FrozenTrial]:
 
 
 def test_space_key_missing_from_config_is_a_clear_error(tmp_path):
-    cfg = tuned(tmp_path, "+tuning.space.clusterer.n_clustrs={_target_:optuna.distributions.IntDistribution,low:2,high:4}")
+    bogus = "{_target_:optuna.distributions.IntDistribution,low:2,high:4}"
+    cfg = tuned(tmp_path, f"+tuning.space.clusterer.n_clustrs={bogus}")
     with pytest.raises(tuning.TuningError, match=r"'clusterer\.n_clustrs' does not exist.*n_clusters"):
         tuning.search_space(cfg, "kmeans")
 

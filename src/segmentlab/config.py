@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from copy import deepcopy
+from pathlib import Path
 from typing import Any
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
 def build(node: DictConfig) -> Any:
@@ -20,6 +23,20 @@ def build(node: DictConfig) -> Any:
 def build_features(cfg: DictConfig) -> FeatureUnion:
     """The selected feature sets, joined side by side with ``<set>__`` column prefixes."""
     parts = [(name, build(node)) for name, node in cfg.features.items()]
+    return FeatureUnion(parts).set_output(transform="pandas")
+
+
+def build_named_features(names: list[str], seed: int) -> FeatureUnion:
+    """A union of feature sets by config name (``configs/features/<name>.yaml``), outside the
+    run's own ``features`` choice (the prediction stage uses its own, cheaper sets)."""
+    parts = []
+    for name in names:
+        path = CONFIG_DIR / "features" / f"{name}.yaml"
+        if not path.exists():
+            raise ConfigError(f"prediction.features: unknown feature set '{name}'; choose from "
+                              f"{', '.join(sorted(p.stem for p in path.parent.glob('*.yaml')))}")
+        node = OmegaConf.merge({"seed": seed}, OmegaConf.load(path))
+        parts.append((name, build(node[name])))
     return FeatureUnion(parts).set_output(transform="pandas")
 
 
@@ -49,3 +66,110 @@ def with_overrides(cfg: DictConfig, params: Mapping[str, Any]) -> DictConfig:
     for key, value in params.items():
         OmegaConf.update(copy, key, value, merge=False)
     return copy
+
+
+class ConfigError(Exception):
+    """A command-line override names an unknown option or key, or a value out of range."""
+
+
+#: Config nodes whose estimators are checked with scikit-learn's own parameter validation.
+CHECKED_NODES = ["reducer", "clusterer", "classifier"]
+
+
+def check_command_line(args: list[str], config_dir: str) -> None:
+    """Compose the overrides of a ``run.py`` command line before Hydra runs it.
+
+    Raises ConfigError with one line naming the key and the valid choices or range, for: an
+    unknown option of a config group, an unknown key, and a value an estimator rejects (wrong
+    type or out of range). Every value of a sweep (``a,b,c``) is checked.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    overrides = [a for a in args if not a.startswith("-") and ("=" in a or a.startswith("~"))]
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException:
+        return  # malformed syntax: Hydra's own message explains it
+    parsed = [o for o in parsed if not o.is_hydra_override()]
+    variants = _one_sweep_value_at_a_time(parsed)
+    with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
+        for variant in variants:
+            _check_group_options(variant, config_dir)
+            try:
+                cfg = compose("config", overrides=variant)
+            except (HydraException, OmegaConfBaseException) as e:
+                raise ConfigError(_unknown_key(e, variant, compose) or _one_line(e)) from None
+            _check_estimator_params(cfg)
+
+
+def _one_sweep_value_at_a_time(parsed) -> list[list[str]]:
+    first = [f"{o.input_line.split('=', 1)[0]}={next(iter(o.sweep_string_iterator()))}"
+             if o.is_sweep_override() else o.input_line for o in parsed]
+    variants = [first]
+    for i, o in enumerate(parsed):
+        if o.is_sweep_override():
+            key = o.input_line.split("=", 1)[0]
+            variants += [first[:i] + [f"{key}={value}"] + first[i + 1:]
+                         for value in o.sweep_string_iterator()]
+    return variants
+
+
+def _check_group_options(variant: list[str], config_dir: str) -> None:
+    from pathlib import Path
+
+    for override in variant:
+        key, _, value = override.lstrip("+~").partition("=")
+        folder = Path(config_dir) / key
+        if "." in key or not folder.is_dir() or not value or value == "null":
+            continue
+        options = sorted(p.stem for p in folder.glob("*.yaml"))
+        for choice in value.strip("[]").split(","):
+            if choice.strip() and choice.strip() not in options:
+                raise ConfigError(f"unknown option '{choice.strip()}' for {key}; "
+                                  f"choose from {', '.join(options)}")
+
+
+def _check_estimator_params(cfg: DictConfig) -> None:
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    for node_name in CHECKED_NODES:
+        node = cfg.get(node_name)
+        if node is None or "_target_" not in node:
+            continue
+        try:
+            estimator = build(node)
+            steps = estimator.steps if isinstance(estimator, Pipeline) else [(None, estimator)]
+            for _, step in steps:
+                if hasattr(step, "_validate_params") and hasattr(step, "_parameter_constraints"):
+                    step._validate_params()
+        except InvalidParameterError as e:
+            param = str(e).split("'")[1] if "'" in str(e) else "?"
+            raise ConfigError(f"{node_name}.{param}: {_one_line(e)}") from None
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{node_name}: {_one_line(e)}") from None
+
+
+def _unknown_key(error: Exception, variant: list[str], compose) -> str | None:
+    """'unknown key K; keys under PARENT: …' for an override of a key the config lacks."""
+    import re
+
+    match = re.search(r"Could not override '([^']+)'", str(error))
+    if not match:
+        return None
+    key = match.group(1)
+    parent = key.rsplit(".", 1)[0] if "." in key else ""
+    others = [o for o in variant if not o.lstrip("+~").startswith(key + "=")]
+    node = OmegaConf.select(compose("config", overrides=others), parent) if parent else None
+    keys = ""
+    if isinstance(node, DictConfig):
+        keys = ", ".join(str(k) for k in node.keys() if not str(k).startswith("_"))
+    return f"unknown key '{key}'" + (f"; keys under {parent}: {keys}" if keys else "") + \
+        f" (to add a new key use +{key}=...)"
+
+
+def _one_line(error: Exception) -> str:
+    text = " ".join(str(error).split())
+    return text.replace("To append to your config use +", "to add a new key use +")
