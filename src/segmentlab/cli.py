@@ -8,21 +8,33 @@ import sys
 from functools import partial
 from pathlib import Path
 
+import pandas as pd
 from omegaconf import DictConfig
 
 import segmentlab
 from segmentlab import tuning
 from segmentlab.cache import FrameCache, stable_hash
-from segmentlab.config import build, build_features, build_segmenter, flatten, resolved
-from segmentlab.data import load_dataset
+from segmentlab.config import (
+    ConfigError,
+    build,
+    build_features,
+    build_named_features,
+    build_segmenter,
+    flatten,
+    resolved,
+)
+from segmentlab.data import OnlineRetailFile, load_dataset
+from segmentlab.model import CustomerSegmentModel
 from segmentlab.pipeline import (
     EvaluationSettings,
+    PredictionSettings,
     RunResult,
+    assess_classifiers,
     cluster_customers,
     compute_features,
     segment_customers,
 )
-from segmentlab.schema import DataError, Dataset
+from segmentlab.schema import CUSTOMER_ID, DataError, Dataset
 from segmentlab.tracking import TrackingError
 from segmentlab.tuning import TuningError
 
@@ -30,18 +42,21 @@ log = logging.getLogger("segmentlab")
 DEFAULT_STORE = "sqlite:///outputs/mlflow.db"
 
 #: Config groups whose choice becomes an MLflow tag (and part of the run name).
-GROUPS = ["data", "features", "reducer", "clusterer", "cleaning", "tuning"]
+GROUPS = ["data", "features", "reducer", "clusterer", "classifier", "cleaning", "tuning"]
 #: Metrics shown in the console summary, in this order, when present.
 SUMMARY_METRICS = ["cluster/n_clusters", "cluster/silhouette", "cluster/calinski_harabasz",
                    "cluster/davies_bouldin", "cluster/noise_fraction", "cluster/stability_ari",
-                   "cluster/ari_truth", "cluster/nmi_truth"]
+                   "cluster/ari_truth", "cluster/nmi_truth", "assign/f1_macro",
+                   "assign/new_customer_f1_macro", "predict/roc_auc", "predict/recency_roc_auc",
+                   "predict/rfm_logreg_roc_auc"]
 
 
 def main(cfg: DictConfig) -> float:
     """Run one experiment (one study with ``tuning=optuna``); bad input ends with exit status 2."""
+    logging.getLogger("gensim").setLevel(logging.WARNING)  # per-epoch INFO lines drown the summary
     try:
         return run_experiment(cfg, *_hydra_context())
-    except (DataError, TrackingError, TuningError) as e:
+    except (DataError, TrackingError, TuningError, ConfigError) as e:
         print(f"segmentlab: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
 
@@ -75,10 +90,32 @@ def run_experiment(cfg: DictConfig, choices: dict[str, str], overrides: list[str
             print(f"study {study.study_name}: best trial {tuning.best_trial(study).number} "
                   f"{dict(tuning.best_trial(study).params)}")
         result = segment_customers(features, build_segmenter(cfg), dataset, settings)
+        if cfg.prediction.enabled:
+            predicting = PredictionSettings(**resolved(cfg.prediction))
+            result = assess_classifiers(result, dataset, build_features(cfg),
+                                        build_named_features(predicting.features, cfg.seed),
+                                        build(cfg.classifier), lambda: build_segmenter(cfg), predicting,
+                                        random_state=cfg.seed)
         tracker.log_result(result, resolved(cfg))
+        if cfg.get("register_model"):
+            example = dataset.transactions[dataset.transactions[CUSTOMER_ID].isin(result.labels.index[:60])]
+            version = tracker.register_model(cfg.register_model, customer_model(result, cfg), example,
+                                             resolved(cfg), dataset.data_hash)
+            if version:
+                print(f"registered model {cfg.register_model} version {version}")
+                tracker.log_report(study_html(tracker.experiment, tracker.tracking_uri, run_id))
     print(summary(dataset, result, run_id, tracker.ui_command, features.cache_hit))
     objective = result.metrics.get(cfg.objective, math.nan)
     return float(objective)
+
+
+def customer_model(result: RunResult, cfg: DictConfig) -> CustomerSegmentModel:
+    """The deployable model of a run that assessed its classifiers."""
+    if "segment_assigner" not in result.models:
+        raise TuningError("register_model needs the classifier stage: set prediction.enabled=true")
+    return CustomerSegmentModel(result.labels, result.profile["name"].to_dict(),
+                                result.models["segment_assigner"], result.models.get("repurchase"),
+                                build(cfg.cleaning).get_params())
 
 
 def _evaluate_trial(cfg: DictConfig, features, dataset: Dataset, settings: EvaluationSettings):
@@ -127,11 +164,14 @@ def summary(dataset: Dataset, result: RunResult, run_id: str | None, ui_command:
         f"{' (cached)' if features_cached else ''}",
         "segments:",
     ]
+    width = max(len(str(n)) for n in result.profile["name"])
     for label, row in result.profile.iterrows():
-        lines.append(f"  {label:>3}  {row['name']:<28} {int(row['n_customers']):>7,} customers "
+        lines.append(f"  {label:>3}  {row['name']:<{width}} {int(row['n_customers']):>7,} customers "
                      f"({row['share_customers']:.0%}), {row['share_revenue']:.0%} of revenue")
     shown = [(k, result.metrics[k]) for k in SUMMARY_METRICS if k in result.metrics]
-    lines.append("metrics:   " + "   ".join(f"{k.split('/')[-1]} {v:.3g}" for k, v in shown))
+    for stage in dict.fromkeys(k.split("/")[0] for k, _ in shown):
+        values = "   ".join(f"{k.split('/', 1)[1]} {v:.3g}" for k, v in shown if k.startswith(stage + "/"))
+        lines.append(f"{stage + ':':<10} {values}")
     if result.tags.get("degenerate"):
         lines.append(f"degenerate: {result.tags['degenerate']}")
     if run_id:
@@ -175,6 +215,74 @@ def reproduce(run_id: str, tracking_uri: str) -> int:
     return 0 if exact else 1
 
 
+def predict(model_uri: str, transactions: str, out: str, tracking_uri: str) -> int:
+    """Clean a transactions file the way the model's training data was and write its segments."""
+    from segmentlab.cleaning import TransactionCleaner
+    from segmentlab.tracking import load_model
+
+    model = load_model(model_uri, tracking_uri)
+    cleaner = TransactionCleaner(**model.cleaning)
+    dataset = load_dataset(OnlineRetailFile(transactions), cleaner, cache_dir=None)
+    segments = model.predict(dataset.transactions)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    segments.to_csv(out, index=False)
+    counts = segments["assigned_by"].value_counts()
+    print(f"{len(segments):,} customers → {out} ({counts.get('training', 0):,} known from training, "
+          f"{counts.get('classifier', 0):,} assigned by the classifier)")
+    print(segments["segment_name"].value_counts().to_string())
+    return 0
+
+
+def study_html(experiment: str, tracking_uri: str, run_id: str | None = None) -> str:
+    """The study report of an experiment; details for ``run_id``, else the registered model's run,
+    else the best non-degenerate run by silhouette."""
+    from segmentlab.reporting import RunDetails, study_report
+    from segmentlab.tracking import fetch_study, fetch_tables, registered_run
+
+    runs = fetch_study(experiment, tracking_uri)
+    if runs.empty:
+        raise TrackingError(f"experiment '{experiment}' in {tracking_uri} has no finished runs")
+    best_id = run_id or registered_run("segmentlab", tracking_uri)
+    if best_id is None or best_id not in set(runs["run_id"]):
+        ok = runs[runs.get("degenerate", pd.Series(index=runs.index, dtype=str)).isna()]
+        ok = ok if "cluster/silhouette" in ok and ok["cluster/silhouette"].notna().any() else runs
+        best_id = ok.sort_values("cluster/silhouette", ascending=False).iloc[0]["run_id"]
+    row = runs.set_index("run_id").loc[best_id]
+    metrics = {k: float(v) for k, v in row.items() if "/" in str(k) and pd.notna(v)}
+    tables = fetch_tables(best_id, ["segments/profile", "tables/customer_map",
+                                    "tables/predict_importance", "data/cleaning_ledger"])
+    profile = tables.get("segments/profile", pd.DataFrame({"segment": []})).set_index("segment")
+    details = RunDetails(
+        run_id=best_id, run_name=str(row.get("run_name", best_id)), metrics=metrics, profile=profile,
+        map_points=tables.get("tables/customer_map"), importance=tables.get("tables/predict_importance"),
+        prediction={k: v for k, v in metrics.items() if k.startswith("predict/")} or None,
+        ledger=tables.get("data/cleaning_ledger"))
+    return study_report(runs, details, title=f"segmentlab study: {experiment}")
+
+
+def report(experiment: str, out: str, run_id: str | None, tracking_uri: str) -> int:
+    """Write the study report of an MLflow experiment as one self-contained HTML file."""
+    html = study_html(experiment, tracking_uri, run_id)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(html, encoding="utf-8")
+    print(f"study report → {out} ({len(html) / 1e6:.1f} MB; open it in a browser, works offline)")
+    return 0
+
+
+def eda(data: str, out: str) -> int:
+    """Write the exploratory report of a transactions file (default cleaning)."""
+    from segmentlab.cleaning import TransactionCleaner
+    from segmentlab.eda import eda_report
+
+    source = OnlineRetailFile(data)
+    dataset = load_dataset(source, TransactionCleaner(), cache_dir="outputs/cache")
+    html = eda_report(dataset, raw=source.read())
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(html, encoding="utf-8")
+    print(f"EDA report → {out} ({len(html) / 1e6:.1f} MB; open it in a browser, works offline)")
+    return 0
+
+
 def console(argv: list[str] | None = None) -> int:
     """The ``segmentlab`` command."""
     import argparse
@@ -184,10 +292,29 @@ def console(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     rep = commands.add_parser("reproduce", help="rebuild a logged run from its config and compare")
     rep.add_argument("run_id")
-    rep.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_STORE),
-                     help=f"MLflow store holding the run (default {DEFAULT_STORE})")
+    pred = commands.add_parser("predict", help="segments for the customers in a transactions file")
+    pred.add_argument("--model", default="models:/segmentlab/latest",
+                      help="registered model or run model URI (default models:/segmentlab/latest)")
+    pred.add_argument("--transactions", required=True, help="a file in any supported layout")
+    pred.add_argument("--out", required=True, help="CSV to write: one row per customer")
+    rpt = commands.add_parser("report", help="interactive HTML report of a study (an MLflow experiment)")
+    rpt.add_argument("--experiment", default="segmentlab")
+    rpt.add_argument("--out", default="outputs/report.html")
+    rpt.add_argument("--run", help="run to detail (default: the registered model's run, else the best)")
+    eda_cmd = commands.add_parser("eda", help="interactive HTML exploratory report of a data file")
+    eda_cmd.add_argument("--data", required=True, help="a transactions file in any supported layout")
+    eda_cmd.add_argument("--out", default="outputs/eda.html")
+    for sub in (rep, pred, rpt):
+        sub.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_STORE),
+                         help=f"MLflow store holding the run or model (default {DEFAULT_STORE})")
     args = parser.parse_args(argv)
     try:
+        if args.command == "predict":
+            return predict(args.model, args.transactions, args.out, args.tracking_uri)
+        if args.command == "report":
+            return report(args.experiment, args.out, args.run, args.tracking_uri)
+        if args.command == "eda":
+            return eda(args.data, args.out)
         return reproduce(args.run_id, args.tracking_uri)
     except (DataError, TrackingError, TuningError) as e:
         print(f"segmentlab: error: {e}", file=sys.stderr)

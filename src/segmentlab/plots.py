@@ -53,7 +53,7 @@ def customer_map(
     """
     X = np.asarray(X, dtype=np.float64)
     labels = np.asarray(labels)
-    xy, axis_names = _project(X, method, random_state)
+    xy, axis_names = project(X, method, random_state)
     fig, ax = _figure(7.5, 6)
     # Many customers: small translucent markers; noise first so segments draw on top.
     size = float(np.clip(3000 / max(len(labels), 1), 2, 30))
@@ -221,7 +221,7 @@ def _message(text: str, title: str) -> Figure:
     return fig
 
 
-def _project(X: np.ndarray, method: str, random_state: int) -> tuple[np.ndarray, list[str]]:
+def project(X: np.ndarray, method: str, random_state: int) -> tuple[np.ndarray, list[str]]:
     """2-D coordinates and axis names; fewer than two columns are padded with zeros."""
     if method == "pca":
         if X.shape[1] < 2 or len(X) < 2:

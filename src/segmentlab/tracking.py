@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
-import yaml
+import mlflow
+import mlflow.pyfunc
 import pandas as pd
+import yaml
 
 from segmentlab.pipeline import FeatureResult, RunResult
 from segmentlab.schema import Dataset
@@ -26,8 +29,26 @@ from segmentlab.schema import Dataset
 #: Packages whose versions every run records.
 PACKAGES = ["segmentlab", "scikit-learn", "pandas", "numpy", "hydra-core", "mlflow", "optuna",
             "hdbscan", "umap-learn", "gensim", "xgboost-cpu", "pyarrow"]
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one line per artifact read
 _MAX_PARAM_CHARS = 6000  # MLflow's limit for a param value
 _BATCH = 100             # MLflow's limit for params per log_batch
+
+
+class FramePredictor(mlflow.pyfunc.PythonModel):
+    """An MLflow pyfunc around a plain segmentlab model: a DataFrame in, a DataFrame out.
+
+    ``method`` names the model's method (``predict`` for a ``SegmentAssigner``: customer feature
+    frame → segment, segment_name; ``score`` for a ``RepurchaseModel``: predictor frame →
+    repurchase_probability).
+    """
+
+    def __init__(self, model: Any, method: str):
+        self.model = model
+        self.method = method
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        out = getattr(self.model, self.method)(model_input)
+        return out.to_frame() if isinstance(out, pd.Series) else out
 
 
 class TrackingError(Exception):
@@ -55,6 +76,11 @@ class NullTracker:
 
     def log_result(self, result: RunResult, config: dict | None = None) -> None:
         """Nothing to log."""
+
+    def register_model(self, name: str, model: Any, example: pd.DataFrame, config: dict,
+                       data_hash: str) -> str | None:
+        """Nothing to register."""
+        return None
 
     def parent_of(self, study) -> str | None:
         """No earlier parent run to resume."""
@@ -180,7 +206,26 @@ class MlflowTracker(NullTracker):
         for name, figure in result.figures.items():
             mlflow.log_figure(figure, f"plots/{name}.png")
             plt.close(figure)
+        for name, (model, method, example) in model_examples(result).items():
+            log_pyfunc(name, FramePredictor(model, method), example)
 
+
+    def register_model(self, name: str, model: Any, example: pd.DataFrame, config: dict,
+                       data_hash: str) -> str:
+        """Log the deployable model (transactions in) and register it as a new version of ``name``,
+        tagged with its config, git commit, data hash and package versions; return the version."""
+        info = log_pyfunc("model", FramePredictor(model, "predict"), example, registered_name=name)
+        client = mlflow.MlflowClient()
+        version = str(info.registered_model_version)
+        tags = {**provenance_tags(), "data_hash": data_hash, "run_id": mlflow.active_run().info.run_id,
+                "packages": json.dumps(package_versions()), "config": yaml.safe_dump(config)[:7500]}
+        for key, value in tags.items():
+            client.set_model_version_tag(name, version, key, value)
+        return version
+
+    def log_report(self, html: str) -> None:
+        """The study report as an artifact of the active run."""
+        mlflow.log_text(html, "report.html")
 
     def parent_of(self, study) -> str | None:
         """The parent run an earlier invocation of this study logged to this store, if any."""
@@ -315,6 +360,22 @@ class LoggedRun:
     data_hash: str | None
 
 
+def load_model(uri: str, tracking_uri: str) -> Any:
+    """The plain segmentlab model inside a logged pyfunc (``models:/segmentlab/latest``, ``runs:/…``).
+
+    Models load only from the store named by ``tracking_uri``.
+    """
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    try:
+        return mlflow.pyfunc.load_model(uri).unwrap_python_model().model
+    except (MlflowException, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TrackingError(f"model {uri} in {tracking_uri}: {first}") from e
+
+
 def fetch_run(run_id: str, tracking_uri: str) -> LoggedRun:
     """Read a run's effective config, labels and metrics back from the store."""
     import mlflow
@@ -331,3 +392,71 @@ def fetch_run(run_id: str, tracking_uri: str) -> LoggedRun:
     labels = pd.read_csv(io.StringIO(labels_text), index_col=0).iloc[:, 0]
     return LoggedRun(run.info.run_name or run_id, config, labels, dict(run.data.metrics),
                      run.data.tags.get("data_hash"))
+
+
+def model_examples(result: RunResult) -> dict[str, tuple[Any, str, pd.DataFrame]]:
+    """The run's deployable models with the method pyfunc calls and an input frame for each."""
+    examples = {}
+    if "segment_assigner" in result.models:
+        examples["segment_model"] = (result.models["segment_assigner"], "predict", result.features)
+    if "repurchase" in result.models and "repurchase_features" in result.tables:
+        examples["repurchase_model"] = (result.models["repurchase"], "score",
+                                        result.tables["repurchase_features"])
+    return examples
+
+
+def log_pyfunc(name: str, python_model: Any, frame: pd.DataFrame, registered_name: str | None = None):
+    """Log a pyfunc model with a signature and a five-row input example; return its model info."""
+    from mlflow.models import infer_signature
+
+    example = frame.head(5)
+    with warnings.catch_warnings():  # integer columns: our ids and counts are never missing
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        signature = infer_signature(frame, python_model.predict(None, frame))
+    requirements = [f"{n}=={v}" for n, v in package_versions().items()
+                    if n not in ("python", "segmentlab") and v != "not installed"]
+    return mlflow.pyfunc.log_model(name=name, python_model=python_model, input_example=example,
+                                   signature=signature, pip_requirements=requirements,
+                                   registered_model_name=registered_name)
+
+
+
+def fetch_study(experiment: str, tracking_uri: str) -> pd.DataFrame:
+    """One row per run of an experiment (study parents and plain runs; trials left out): run_id,
+    run_name, the group tags, and metrics under their own names (``cluster/silhouette``…)."""
+    mlflow.set_tracking_uri(tracking_uri)
+    if mlflow.get_experiment_by_name(experiment) is None:
+        raise TrackingError(f"no experiment '{experiment}' in {tracking_uri}")
+    runs = mlflow.search_runs(experiment_names=[experiment])
+    runs = runs[runs["status"].isin(["FINISHED", "RUNNING"])]  # RUNNING: the final run logging it
+    if "tags.run_kind" in runs:
+        runs = runs[runs["tags.run_kind"].fillna("") != "trial"]
+    renamed = {c: c.split(".", 1)[1] for c in runs.columns if c.startswith(("metrics.", "tags."))}
+    runs = runs.rename(columns={**renamed, "tags.mlflow.runName": "run_name"})
+    keep = ["run_id", "run_name", "start_time"] + [c for c in renamed.values() if "/" in c or c in
+                                                   ("data", "features", "reducer", "clusterer", "classifier",
+                                                    "tuning", "degenerate")]
+    return runs.loc[:, [c for c in dict.fromkeys(keep) if c in runs.columns]].reset_index(drop=True)
+
+
+def registered_run(name: str, tracking_uri: str) -> str | None:
+    """The run id behind the latest version of a registered model, if there is one."""
+    mlflow.set_registry_uri(tracking_uri)
+    try:
+        versions = mlflow.MlflowClient().search_model_versions(f"name = '{name}'")
+    except Exception:  # no registry tables yet, or no such model
+        return None
+    return max(versions, key=lambda v: int(v.version)).run_id if versions else None
+
+
+def fetch_tables(run_id: str, names: list[str]) -> dict[str, pd.DataFrame]:
+    """The CSV artifacts of a run that exist, by artifact path without ``.csv``."""
+    run = mlflow.get_run(run_id)
+    tables = {}
+    for name in names:
+        try:
+            text = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/{name}.csv")
+        except Exception:  # the artifact is optional (e.g. no prediction stage in this run)
+            continue
+        tables[name] = pd.read_csv(io.StringIO(text))
+    return tables

@@ -1,0 +1,228 @@
+"""HTML reports: sections, offline plotly, escaping, readings computed from the data, gaps."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+from plotly.offline import get_plotlyjs
+
+from segmentlab import segments
+from segmentlab.eda import SECTIONS as EDA_SECTIONS
+from segmentlab.eda import eda_report
+from segmentlab.reporting import RunDetails, figures_to_html, money, number, study_report
+from segmentlab.schema import AMOUNT, CUSTOMER_ID, INVOICE_DATE, IS_RETURN, CleaningLedger, Dataset
+
+EDA_IDS = ("monthly", "countries", "baskets", "returns", "products", "cohorts", "rfm", "cleaning")
+STUDY_IDS = ("leaderboard", "comparison", "segments", "customer-map", "importance", "prediction",
+             "ledger")
+HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+
+
+def make_dataset(transactions: pd.DataFrame) -> Dataset:
+    """A Dataset around the conftest transactions with a ledger that adds up."""
+    n_returns = int(transactions[IS_RETURN].sum())
+    kept = len(transactions) - n_returns
+    ledger = CleaningLedger(kept + n_returns + 7, kept, {"missing_customer": 7,
+                                                         "cancellation_kept_as_return": n_returns})
+    return Dataset(transactions, ledger, "0123456789abcdef", "synthetic(test)")
+
+
+def make_study(transactions: pd.DataFrame, segment_name: str | None = None
+               ) -> tuple[pd.DataFrame, RunDetails]:
+    """Four runs (2 clusterers x 2 feature sets) and a best run profiled on real code paths."""
+    summary = segments.customer_summary(transactions)
+    labels = pd.Series((summary.index - summary.index.min()) // 20, index=summary.index)
+    profile = segments.profile_segments(summary, labels)
+    names = segments.name_segments(profile)
+    if segment_name is not None:
+        names.iloc[0] = segment_name
+    profile = profile.assign(name=names).join(
+        segments.recommend_actions(profile, names).drop(columns="name"))
+    rng = np.random.default_rng(1)
+    runs = pd.DataFrame({
+        "run_id": [f"{i:032x}" for i in range(1, 5)],
+        "run_name": ["kmeans · rfm", "kmeans · rfm+behaviour", "hdbscan · rfm",
+                     "hdbscan · rfm+behaviour"],
+        "data": "synthetic", "features": ["rfm", "rfm+behaviour"] * 2,
+        "reducer": "none", "clusterer": ["kmeans"] * 2 + ["hdbscan"] * 2, "tuning": "none",
+        "cluster/silhouette": [0.41, 0.35, np.nan, 0.52],
+        "cluster/stability_ari": [0.9, 0.7, 0.8, 0.95],
+        "cluster/noise_fraction": [0.0, 0.0, 0.2, 0.1],
+        "cluster/all_missing": np.nan,
+        "time/fit_seconds": [1.0, 2.0, 3.0, 4.0],
+    })
+    points = pd.DataFrame({"x": rng.normal(size=len(labels)), "y": rng.normal(size=len(labels)),
+                           "segment": labels.to_numpy(),
+                           "segment_name": names.reindex(labels.to_numpy()).to_numpy()})
+    importance = pd.DataFrame({"feature": ["rfm__recency_days", "rfm__frequency", "rfm__monetary",
+                                           "behaviour__basket_value"],
+                               "mean": [0.08, 0.05, 0.02, 0.01], "std": [0.01, 0.01, 0.005, 0.002]})
+    prediction = {"predict/roc_auc": 0.78, "predict/recency_roc_auc": 0.71,
+                  "predict/rfm_logreg_roc_auc": 0.75, "predict/pr_auc": 0.7}
+    ledger = make_dataset(transactions).ledger.to_frame()
+    best = RunDetails(runs.run_id[3], runs.run_name[3], runs.iloc[3].filter(like="/").to_dict(),
+                      profile, points, importance, prediction, ledger)
+    return runs, best
+
+
+class _Structure(HTMLParser):
+    """Section ids with their first heading tag, script tags and their sources."""
+
+    def __init__(self):
+        super().__init__()
+        self.sections, self.scripts, self._open = {}, [], None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "section":
+            self._open = attrs.get("id")
+            self.sections[self._open] = None
+        elif tag in ("h2", "h3") and self._open and self.sections[self._open] is None:
+            self.sections[self._open] = tag
+        elif tag == "script":
+            self.scripts.append(attrs.get("src"))
+
+
+def structure(page: str) -> _Structure:
+    parser = _Structure()
+    parser.feed(page)
+    return parser
+
+
+@pytest.fixture
+def dataset(transactions):
+    return make_dataset(transactions)
+
+
+def test_eda_report_has_every_section_with_a_heading(dataset):
+    page = structure(eda_report(dataset))
+    assert tuple(page.sections) == EDA_IDS == EDA_SECTIONS
+    assert all(tag == "h2" for tag in page.sections.values())
+
+
+@pytest.mark.parametrize("which", ["eda", "study"])
+def test_plotly_is_inlined_once_and_nothing_is_fetched(which, dataset, transactions):
+    page = eda_report(dataset) if which == "eda" else study_report(*make_study(transactions))
+    assert page.count(get_plotlyjs()) == 1
+    assert all(src is None for src in structure(page).scripts)
+    # Outside the bundle (whose defaults mention its CDN) nothing points off the machine.
+    ours = page.replace(get_plotlyjs(), "")
+    assert "cdn.plot.ly" not in ours and "https://" not in ours and "http://" not in ours
+    assert page.count('class="plotly-graph-div"') == {"eda": 8, "study": 4}[which]
+
+
+def test_eda_readings_are_computed_from_the_data(dataset, transactions):
+    page = eda_report(dataset)
+    purchases = transactions[~transactions[IS_RETURN]]
+    revenue = purchases.groupby(purchases[INVOICE_DATE].dt.to_period("M"))[AMOUNT].sum()
+    busiest = revenue.idxmax()
+    assert f"{busiest.strftime('%B %Y')} is the busiest month: {money(revenue.max())}" in page
+    assert f"{revenue.max() / revenue.sum():.0%} of all revenue" in page
+    assert f"<b>{purchases[CUSTOMER_ID].nunique():,}</b><span>customers</span>" in page
+    returns = transactions[transactions[IS_RETURN]]
+    assert f"{len(returns):,} cancellation lines from {returns[CUSTOMER_ID].nunique():,} customers" in page
+
+
+def test_eda_raw_frame_adds_what_cleaning_removed(dataset, transactions):
+    raw = transactions.drop(columns=IS_RETURN).astype({CUSTOMER_ID: "Int64"})
+    raw.loc[raw.index[:10], CUSTOMER_ID] = pd.NA
+    page = eda_report(dataset, raw=raw)
+    assert f"Before cleaning: {len(raw):,} lines; {10 / len(raw):.0%} have no customer id" in page
+    assert "Before cleaning" not in eda_report(dataset)
+
+
+def test_eda_without_returns_says_so(transactions):
+    page = eda_report(make_dataset(transactions[~transactions[IS_RETURN]]))
+    assert "No cancellation lines were kept as returns." in page
+    assert tuple(structure(page).sections) == EDA_IDS
+
+
+def test_eda_without_purchases_is_an_error(transactions):
+    with pytest.raises(ValueError, match="no purchases"):
+        eda_report(make_dataset(transactions[transactions[IS_RETURN]]))
+
+
+def test_study_report_has_every_section_and_the_segments(transactions):
+    runs, best = make_study(transactions)
+    page = study_report(runs, best, title="my study")
+    assert tuple(structure(page).sections) == STUDY_IDS
+    for name in best.profile["name"]:
+        assert f"<h3>{name}</h3>" in page
+    for action in best.profile["marketing"]:
+        assert action.replace("'", "&#x27;") in page
+    assert "<title>my study</title>" in page
+
+
+def test_leaderboard_rows_carry_sortable_values_and_mark_the_best(transactions):
+    runs, best = make_study(transactions)
+    page = study_report(runs, best)
+    board = page[page.index('id="leaderboard"'):page.index('id="comparison"')]
+    assert 'class="sortable"' in board
+    header = re.findall(r"<th[^>]*>([^<]*)</th>", board)
+    assert "silhouette" in header and "stability_ari" in header
+    assert "all_missing" not in header and "time/fit_seconds" not in header
+    assert "clusterer" in header and "data" not in header  # a tag all runs share is in the text
+    assert "All runs share data synthetic, reducer none, tuning none." in board
+    rows = re.findall(r"<tr( class=\"best\")?>(.*?)</tr>", board)[1:]
+    assert [bool(mark) for mark, _ in rows] == list(runs["run_id"] == best.run_id)
+    column = header.index("silhouette")
+    values = [re.findall(r'data-value="([^"]*)"', cells)[column] for _, cells in rows]
+    expected = ["" if np.isnan(v) else str(v) for v in runs["cluster/silhouette"]]
+    assert values == expected
+    assert "highest silhouette 0.520 (hdbscan · rfm+behaviour)" in board.lower()
+
+
+def test_text_is_escaped_everywhere(transactions):
+    runs, best = make_study(transactions, segment_name=HOSTILE)
+    runs.loc[0, "run_name"] = HOSTILE
+    page = study_report(runs, best, title=HOSTILE)
+    assert "<script>window" not in page and "<img" not in page
+    assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in page
+    # Inside plotly's JSON the name cannot close the script element it sits in.
+    assert "</script><img" not in page
+
+
+def test_missing_inputs_leave_one_line_each(transactions):
+    runs, best = make_study(transactions)
+    bare = RunDetails(best.run_id, best.run_name, best.metrics, best.profile.iloc[:0])
+    page = study_report(runs.iloc[:0], bare)
+    assert tuple(structure(page).sections) == STUDY_IDS
+    for text in ["No runs to compare.", "No segment profile was logged", "No customer map",
+                 "No feature importance", "No repurchase prediction", "No cleaning ledger"]:
+        assert text in page
+    assert "plotly-graph-div" not in page and get_plotlyjs() not in page
+    assert tuple(structure(study_report(runs, None)).sections) == STUDY_IDS
+
+
+def test_prediction_reading_compares_with_both_baselines(transactions):
+    runs, best = make_study(transactions)
+    page = study_report(runs, best)
+    p = best.prediction
+    gain = p["predict/roc_auc"] - p["predict/recency_roc_auc"]
+    assert f"ROC AUC {p['predict/roc_auc']:.3f}, {gain:+.3f} against recency only" in page
+
+
+def test_figures_to_html_makes_one_section_per_figure():
+    figures = {"Segment sizes": go.Figure(go.Bar(x=[1, 2], y=[3, 4])),
+               "map": go.Figure(go.Scatter(x=[1], y=[2]))}
+    page = figures_to_html(figures, title="figures")
+    assert tuple(structure(page).sections) == ("segment-sizes", "map")
+    assert page.count('class="plotly-graph-div"') == 2
+
+
+@pytest.mark.parametrize(("value", "text"), [(1_160_000, "£1.16M"), (950_000, "£950k"),
+                                             (301.63, "£302"), (12.5, "£12.50"), (-2500, "-£2.5k"),
+                                             (float("nan"), "–")])
+def test_money(value, text):
+    assert money(value) == text
+
+
+@pytest.mark.parametrize(("value", "text"), [(0.52345, "0.523"), (12.456, "12.46"), (3120.4, "3,120"),
+                                             (5.0, "5"), (float("nan"), "–"), (None, "–")])
+def test_number(value, text):
+    assert number(value) == text
