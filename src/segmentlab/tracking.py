@@ -138,6 +138,8 @@ class MlflowTracker(NullTracker):
                 ) from e
             if not os.access(folder, os.W_OK):
                 raise TrackingError(f"tracking store {self.tracking_uri}: folder {folder} is not writable")
+        if self.tracking_uri.startswith(("http://", "https://")):
+            _probe_server(self.tracking_uri)
         mlflow.set_tracking_uri(self.tracking_uri)
         try:
             if mlflow.get_experiment_by_name(self.experiment) is None:
@@ -294,6 +296,21 @@ class MlflowTracker(NullTracker):
             if len(complete) >= 2 and len(best.params) >= 2:
                 mlflow.log_figure(vis.plot_param_importances(study, target=target, target_name=metric),
                                   f"tuning/param_importances_{stem}.html")
+
+
+def _probe_server(uri: str, timeout: float = 5.0) -> None:
+    """A tracking server must answer its health check now (MLflow itself retries for minutes)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
+            if response.status != 200:
+                raise TrackingError(f"tracking server {mask_url(uri)} answered HTTP {response.status}")
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise TrackingError(f"tracking server {mask_url(uri)} is unreachable ({reason}); start it or "
+                            "pass tracking.tracking_uri=sqlite:///outputs/mlflow.db") from None
 
 
 def mask_url(text: str) -> str:

@@ -1,0 +1,58 @@
+"""The tracking store fails fast and clearly; secrets never reach logged params."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from segmentlab.cache import FrameCache
+from segmentlab.tracking import MlflowTracker, TrackingError, _param_value, mask_url
+from tests.conftest import FAST, ROOT
+
+
+def test_unreachable_server_is_reported_before_any_work():
+    tracker = MlflowTracker(tracking_uri="http://127.0.0.1:9")  # nothing listens on the discard port
+    with pytest.raises(TrackingError, match=r"tracking server http://127.0.0.1:9 is unreachable"):
+        tracker.check()
+
+
+def test_unwritable_store_folder_is_reported():
+    tracker = MlflowTracker(tracking_uri="sqlite:////proc/segmentlab/mlflow.db")
+    with pytest.raises(TrackingError, match=r"cannot create /proc/segmentlab"):
+        tracker.check()
+
+
+def test_run_py_exits_2_with_one_line_when_the_store_is_unreachable(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "run.py"), *FAST, "tracking=mlflow",
+                           "tracking.tracking_uri=http://127.0.0.1:9", f"hydra.run.dir={tmp_path}/h"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "unreachable" in done.stderr
+    assert "rows_in" not in done.stdout  # no data was loaded first
+
+
+def test_passwords_in_urls_are_masked():
+    url = "postgresql+psycopg2://optuna:s3cret@db.example:5432/studies"
+    assert mask_url(url) == "postgresql+psycopg2://optuna:***@db.example:5432/studies"
+    assert "s3cret" not in _param_value(url)
+    assert mask_url("sqlite:///outputs/optuna.db") == "sqlite:///outputs/optuna.db"
+
+
+def test_failed_cache_write_leaves_no_trusted_entry(tmp_path, monkeypatch):
+    cache = FrameCache(tmp_path)
+    frame = pd.DataFrame({"x": range(100)})
+
+    def disk_full(self, path, *args, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"PAR1 half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", disk_full)
+    with pytest.raises(OSError):
+        cache.save("k", {"f": frame}, {})
+    monkeypatch.undo()
+    assert cache.load("k") is None
+    assert not list(tmp_path.glob("*.tmp"))  # the partial file was removed
