@@ -22,10 +22,13 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sklearn.base import BaseEstimator
 
 from segmentlab.schema import (
     CLEAN_COLUMNS,
+    COUNTRY,
     CUSTOMER_ID,
     DESCRIPTION,
     INVOICE_DATE,
@@ -124,10 +127,11 @@ class TransactionCleaner(BaseEstimator):
         frame = raw[RAW_COLUMNS]
         if self.uppercase_stock_codes:
             frame = frame.assign(**{STOCK_CODE: frame[STOCK_CODE].str.upper()})
-        cancel = _flag(frame[INVOICE_NO].str.startswith("C"))
+        text = {column: _Encoded(frame[column]) for column in _TEXT_COLUMNS}
+        cancel = text[INVOICE_NO].flag(lambda v: v.str.startswith("C"))
         keep = np.ones(len(frame), dtype=bool)
         dropped: dict[str, int] = {}
-        for name, rule in self._steps(frame, cancel):
+        for name, rule in self._steps(frame, text, cancel):
             hit = keep & rule(keep)
             dropped[name] = int(hit.sum())
             keep &= ~hit
@@ -137,9 +141,9 @@ class TransactionCleaner(BaseEstimator):
         ledger = CleaningLedger(len(frame), int((keep & ~cancel).sum()), dropped)
         if not self.keep_returns:
             keep &= ~cancel
-        return _finish(frame[keep], cancel[keep]), ledger
+        return _finish(frame, keep, cancel), ledger
 
-    def _steps(self, frame: pd.DataFrame, cancel: np.ndarray) -> list:
+    def _steps(self, frame: pd.DataFrame, text: dict[str, _Encoded], cancel: np.ndarray) -> list:
         """(ledger name, rule) pairs in run order; a rule maps the kept mask to a drop mask."""
         quantity = frame[QUANTITY].to_numpy(dtype="float64", na_value=np.nan)
         price = frame[UNIT_PRICE].to_numpy(dtype="float64", na_value=np.nan)
@@ -147,23 +151,54 @@ class TransactionCleaner(BaseEstimator):
         if self.drop_missing_customer:
             steps.append(("missing_customer", lambda _: _flag(frame[CUSTOMER_ID].isna())))
         if self.drop_bad_debt:
-            steps.append(("bad_debt", lambda _: _flag(
-                frame[INVOICE_NO].str.startswith("A")
-                | (frame[DESCRIPTION].str.strip().str.lower() == _BAD_DEBT))))
+            steps.append(("bad_debt", lambda _: (
+                text[INVOICE_NO].flag(lambda v: v.str.startswith("A"))
+                | text[DESCRIPTION].flag(lambda v: v.str.strip().str.lower() == _BAD_DEBT))))
         if len(self.non_product_codes) > 0:
             codes = {str(c).upper() for c in self.non_product_codes}
             steps.append(("non_product_code",
-                          lambda _: _flag(frame[STOCK_CODE].str.upper().isin(codes))))
+                          lambda _: text[STOCK_CODE].flag(lambda v: v.str.upper().isin(codes))))
         if self.drop_non_positive_price:
             # "not > 0" so that a missing price is dropped too.
             steps.append(("non_positive_price", lambda _: ~(price > 0)))
         steps.append(("wrong_quantity_sign",
                       lambda _: np.where(cancel, quantity >= 0, quantity <= 0)))
         if self.drop_duplicates:
-            steps.append(("duplicate", lambda keep: _repeats(frame, keep)))
+            steps.append(("duplicate", lambda keep: _repeats(frame, text, keep)))
         if self.max_quantity is not None:
             steps.append(("quantity_outlier", lambda _: np.abs(quantity) > self.max_quantity))
         return steps
+
+
+_TEXT_COLUMNS = (INVOICE_NO, STOCK_CODE, DESCRIPTION, COUNTRY)
+
+
+class _Encoded:
+    """A text column as one integer code per line (-1 when missing) into its distinct values.
+
+    Millions of lines hold a few thousand distinct codes and descriptions, so the string rules
+    run on the distinct values only; the codes also feed the duplicate check.
+    """
+
+    def __init__(self, values: pd.Series):
+        array = values.array
+        if isinstance(array, pd.arrays.ArrowStringArray):
+            # Arrow's hash encoding is about twice as fast as pd.factorize on Arrow strings.
+            encoded = pa.chunked_array(pc.dictionary_encode(pa.array(array)))
+            chunks = [c for c in encoded.chunks if len(c)]
+            dictionary = chunks[-1].dictionary if chunks else pa.array([], pa.large_string())
+            self.codes = np.concatenate([np.zeros(0, np.int64)] + [
+                pc.fill_null(c.indices, -1).to_numpy().astype(np.int64) for c in chunks])
+            self.values = pd.Series(dictionary, dtype=values.dtype)
+        else:
+            codes, uniques = pd.factorize(values)
+            self.codes = codes.astype(np.int64)
+            self.values = pd.Series(uniques, dtype=values.dtype)
+
+    def flag(self, rule) -> np.ndarray:
+        """``rule`` (a vectorised str test) per line, computed once per distinct value."""
+        on_values = _flag(rule(self.values))
+        return np.append(on_values, False)[self.codes]  # code -1 (missing) reads the False
 
 
 def _flag(values: pd.Series) -> np.ndarray:
@@ -171,17 +206,76 @@ def _flag(values: pd.Series) -> np.ndarray:
     return values.to_numpy(dtype=bool, na_value=False)
 
 
-def _repeats(frame: pd.DataFrame, keep: np.ndarray) -> np.ndarray:
-    """Lines that repeat an earlier kept line exactly."""
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # 2**64 / golden ratio: the usual multiplicative hash
+
+
+def _repeats(frame: pd.DataFrame, text: dict[str, _Encoded], keep: np.ndarray) -> np.ndarray:
+    """Lines that repeat an earlier kept line exactly.
+
+    ``DataFrame.duplicated`` over all columns costs seconds per million lines. Equal lines have
+    equal keys (`_line_keys`), so only kept lines whose key occurs twice can repeat; the exact
+    check runs on those few percent, in their original order, so "earlier" is unchanged.
+    """
+    rows = np.flatnonzero(keep)
+    keys = _line_keys(frame, text)[rows]
+    order = np.argsort(keys, kind="stable")  # keys follow time, so this is nearly sorted
+    ordered = keys[order]
+    same = ordered[1:] == ordered[:-1]
+    shared = np.zeros(len(rows), dtype=bool)
+    shared[1:] |= same
+    shared[:-1] |= same
+    candidates = rows[np.sort(order[shared])]
     repeats = np.zeros(len(frame), dtype=bool)
-    repeats[keep] = frame[keep].duplicated(keep="first").to_numpy()
+    repeats[candidates] = frame.take(candidates).duplicated(keep="first").to_numpy()
     return repeats
 
 
-def _finish(kept: pd.DataFrame, is_return: np.ndarray) -> pd.DataFrame:
-    """Add ``is_return``, fix the id dtype and order by date so results are reproducible."""
-    out = kept.assign(**{IS_RETURN: is_return})
+def _line_keys(frame: pd.DataFrame, text: dict[str, _Encoded]) -> np.ndarray:
+    """uint64 per line, equal for equal lines: invoice second above a hash of the columns.
+
+    Amount (quantity times price) and the date below the second add nothing, so are left out.
+    Multiplying carries every input bit into the high half, which is the half kept.
+    """
+    parts = [text[c].codes for c in _TEXT_COLUMNS]
+    parts += [_bits(frame[c]) for c in (QUANTITY, UNIT_PRICE, CUSTOMER_ID)]
+    mixed = np.zeros(len(frame), dtype=np.uint64)
+    for part in parts:
+        np.bitwise_xor(mixed, part.view(np.uint64), out=mixed)
+        np.multiply(mixed, _MIX, out=mixed)
+    when = frame[INVOICE_DATE]
+    seconds = np.zeros(len(frame), dtype=np.int64)
+    if isinstance(when.dtype, np.dtype) and when.dtype.kind == "M":
+        seconds = when.to_numpy().astype("datetime64[s]").view(np.int64)
+    # Lines come roughly in time order, so the keys do too and sorting them is cheap.
+    return (seconds.view(np.uint64) << np.uint64(32)) | (mixed >> np.uint64(32))
+
+
+def _bits(values: pd.Series) -> np.ndarray:
+    """int64 per line, equal for values ``duplicated`` takes as equal (NaN, -0.0, NA folded)."""
+    kind = values.dtype.kind
+    if kind == "f":
+        floats = values.to_numpy(dtype="float64", na_value=np.nan) + 0.0  # -0.0 becomes 0.0
+        floats[np.isnan(floats)] = np.nan  # one NaN bit pattern
+        return floats.view(np.int64)
+    if kind in "iub":
+        return values.to_numpy(dtype="int64", na_value=-1)
+    if isinstance(values.dtype, np.dtype) and kind == "M":
+        return values.to_numpy().view(np.int64)
+    return pd.factorize(values)[0].astype(np.int64)
+
+
+def _finish(frame: pd.DataFrame, keep: np.ndarray, cancel: np.ndarray) -> pd.DataFrame:
+    """Kept lines with ``is_return``, the id dtype fixed, ordered by date (stable).
+
+    The date order is found on the kept dates alone, so the (string-heavy) frame is gathered
+    once instead of filtered and then sorted.
+    """
+    rows = np.flatnonzero(keep)
+    dates = frame[INVOICE_DATE].take(rows).reset_index(drop=True)
+    if not dates.is_monotonic_increasing:  # files usually come in time order already
+        rows = rows[dates.sort_values(kind="stable").index.to_numpy()]
+    out = frame.take(rows).reset_index(drop=True)
+    out[IS_RETURN] = cancel[rows]
     if not out[CUSTOMER_ID].hasnans:
         out[CUSTOMER_ID] = out[CUSTOMER_ID].astype("int64")
-    out = out.sort_values(INVOICE_DATE, kind="stable", ignore_index=True)
     return out[CLEAN_COLUMNS]

@@ -5,6 +5,14 @@ Online Retail or the Online Retail II layout and returns ``schema.RAW_COLUMNS``.
 is read as text first and converted with vectorised Arrow kernels, so a bad cell can be reported
 by column, data row and value instead of surfacing as a library traceback.
 `load_dataset` ties a source to a `TransactionCleaner` through a verified on-disk cache.
+
+Bad input ends in one `DataError` line, never in a half-loaded frame: a cell that is not what
+its column holds (text in a number, an unparseable date) and an invoice dated after today (a
+file cannot hold invoices not yet raised; one day of slack for time zones) reject the file.
+What is well-formed but unusable (no customer, price <= 0, huge quantities) loads and is
+counted in the cleaning ledger; when cleaning leaves no purchase at all, `load_dataset` says so.
+Blank lines are skipped, and columns without a header name are dropped when they hold nothing
+(a trailing comma on every line).
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import os
 import re
 import warnings
 import zipfile
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -33,6 +41,7 @@ from segmentlab.schema import (
     CUSTOMER_ID,
     DESCRIPTION,
     INVOICE_DATE,
+    IS_RETURN,
     QUANTITY,
     RAW_COLUMNS,
     SOURCE_COLUMNS,
@@ -43,7 +52,7 @@ from segmentlab.schema import (
 )
 
 #: Bump whenever reading or cleaning changes what a cached Dataset would contain.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 ENV_VAR = "SEGMENTLAB_DATA"
 
@@ -123,8 +132,8 @@ class OnlineRetailFile:
         except (pa.ArrowException, OSError, EOFError, ValueError, KeyError,
                 zipfile.BadZipFile) as exc:
             reason = " ".join(str(exc).split())[:300] or type(exc).__name__
-            raise DataError(f"{self._file}: cannot read the file ({reason})") from None
-        return self._normalise(table)
+            raise DataError(f"{self._file}: {_unreadable(reason)}") from None
+        return self._normalise(self._drop_unnamed(table))
 
     def _check_exists(self) -> None:
         if not self._file.is_file():
@@ -142,13 +151,19 @@ class OnlineRetailFile:
             compression = "gzip" if f.read(2) == b"\x1f\x8b" else None
         with pa.input_stream(str(self._file), compression=compression) as stream:
             head = stream.read(1 << 16).lstrip(b"\r\n")
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise DataError(f"{self._file}: the file is UTF-16 text; save it as UTF-8 CSV")
         first = head.split(b"\n", 1)[0].rstrip(b"\r")
         if not first.strip():
             raise DataError(f"{self._file}: the file is empty")
         try:
-            header = next(csv.reader([first.decode("utf-8-sig")]))
+            line = first.decode("utf-8-sig")
         except UnicodeDecodeError:
-            header = next(csv.reader([first.decode("latin-1")]))
+            line = first.decode("latin-1")
+        if re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", line):  # control characters
+            raise DataError(f"{self._file}: not a CSV text file (binary data in the first line); "
+                            f"expected CSV (plain or gzip), .xlsx or .parquet")
+        header = next(csv.reader([line]))
         self._check_names(header)
         # Everything as text, and only the empty field is missing: "NA" is a valid string.
         convert = pv.ConvertOptions(column_types=dict.fromkeys(header, pa.string()),
@@ -173,7 +188,7 @@ class OnlineRetailFile:
                               engine="openpyxl")
         if sheet.empty:
             raise DataError(f"{self._file}: sheet {self.sheet!r} is empty")
-        header = [str(v) for v in sheet.iloc[0]]
+        header = [_cell_text(v) or "" for v in sheet.iloc[0]]
         self._check_names(header)
         body = sheet.iloc[1:]
         return pa.table([pa.array([_cell_text(v) for v in body[col]], pa.string())
@@ -187,13 +202,14 @@ class OnlineRetailFile:
         return table.select(keep)
 
     def _check_names(self, header: list[str]) -> None:
-        """Reject duplicated, missing or unexpected columns."""
+        """Reject duplicated, missing or unexpected columns (blank names: see `_drop_unnamed`)."""
+        header = [h for h in header if str(h).strip()]
         keys = [_header_key(h) for h in header]
         repeated = sorted({h for h, k in zip(header, keys, strict=True) if keys.count(k) > 1})
         if repeated:
             raise DataError(f"{self._file}: duplicated column name(s) {', '.join(repeated)} "
                             f"in the header")
-        found = ", ".join(header) or "none"
+        found = _shorten(", ".join(header), 200) or "none"
         if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
             found += " (one column: is the file comma-separated?)"
         best, missing, extra = min(
@@ -209,6 +225,15 @@ class OnlineRetailFile:
         if extra:
             raise DataError(f"{self._file}: unexpected column(s) {', '.join(extra)}; "
                             f"expected exactly the {best} layout: {', '.join(LAYOUTS[best])}")
+
+    def _drop_unnamed(self, table: pa.Table) -> pa.Table:
+        """Drop columns with a blank name that hold nothing; one that holds a value is an error."""
+        for i, name in enumerate(table.column_names):
+            if not str(name).strip() and (row := _first(pc.is_valid(table.column(i)))) is not None:
+                raise _bad_value(f"{self._file}: column {i + 1}", table.column(i), row,
+                                 "stands under a blank header",
+                                 "a name in the header for every column that holds values")
+        return table.select([i for i, n in enumerate(table.column_names) if str(n).strip()])
 
     def _normalise(self, table: pa.Table) -> pd.DataFrame:
         if table.num_rows == 0:
@@ -263,11 +288,20 @@ def load_dataset(source: TransactionSource, cleaner: TransactionCleaner,
     if cache is not None and (cached := _from_cache(cache, key)) is not None:
         return cached
     transactions, ledger = cleaner.clean(source.read())
+    if not (~transactions[IS_RETURN].to_numpy(bool)).any():
+        raise DataError(_nothing_left(source.describe(), ledger))
     truth = source.truth()
     dataset = Dataset(transactions, ledger, data_hash, source.describe(), truth)
     if cache is not None:
         _to_cache(cache, key, dataset)
     return dataset
+
+
+def _nothing_left(source: str, ledger: CleaningLedger) -> str:
+    """The one-line error for a source whose every row cleaning dropped or set aside."""
+    reason, rows = max(ledger.dropped.items(), key=lambda item: item[1], default=("none", 0))
+    return (f"{source}: no purchases left after cleaning: of {ledger.rows_in:,} rows, the most "
+            f"({rows:,}) went to {reason}; check the file or the cleaning settings")
 
 
 def _to_cache(cache: FrameCache, key: str, dataset: Dataset) -> None:
@@ -312,6 +346,7 @@ _DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y
                  "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y",
                  "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y")
 _EXCEL_EPOCH_OFFSET = 25569  # days from Excel's day 0 (1899-12-30) to 1970-01-01
+_EXCEL_LAST_DAY = 2958465.0  # 9999-12-31, the last day Excel can show
 _EXPECTED = {
     QUANTITY: "a whole number of units, e.g. 6",
     UNIT_PRICE: "a price, e.g. 2.55",
@@ -319,6 +354,23 @@ _EXPECTED = {
     INVOICE_DATE: "a date such as 2010-12-01 08:26:00 or 12/1/2010 8:26",
 }
 _OPTIONAL = {DESCRIPTION, CUSTOMER_ID, COUNTRY}
+
+
+def _shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, marked with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _unreadable(reason: str) -> str:
+    """Why a file cannot be parsed; a wrong field count (from Arrow) says what to look for."""
+    count = re.search(r"Expected (\d+) columns, got (\d+): (.*)", reason)
+    if count is None:
+        return f"cannot read the file ({reason})"
+    expected, got, line = int(count[1]), int(count[2]), count[3]
+    hint = ("a trailing comma, or a comma in an unquoted text?" if got > expected
+            else "a line cut short?")
+    return (f"cannot read the file: a line has {got} fields where the header has {expected} "
+            f"({hint}): {_shorten(line, 120)!r}")
 
 
 def _cell_text(value: object) -> str | None:
@@ -360,7 +412,9 @@ def _convert(target: str, column: pa.ChunkedArray, where: str) -> pd.Series:
         whole = pa.table({target: _as_whole(column, where, _EXPECTED[target])})
         return whole.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)[target]
     if target == INVOICE_DATE:
-        return _as_datetime(column, where).to_pandas()
+        values = _as_datetime(column, where)
+        _check_not_future(values, column, where)
+        return values.to_pandas()
     return _as_text(column).to_pandas().astype("str")
 
 
@@ -376,14 +430,10 @@ def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
 def _as_float(column: pa.ChunkedArray, where: str, expected: str) -> pa.ChunkedArray:
     """Finite float64 values, or a DataError at the first cell that is not a number."""
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        text = pc.utf8_trim_whitespace(column)
-        try:
-            values = pc.cast(text, pa.float64())
+        try:  # clean text casts as it is: trimming every value first would copy the column
+            values = pc.cast(column, pa.float64())
         except pa.ArrowInvalid:
-            row = _first(pc.invert(pc.match_substring_regex(text, _NUMBER)))
-            if row is None:
-                raise
-            raise _bad_value(where, column, row, "is not a number", expected) from None
+            values = _trimmed_float(column, where, expected)
     else:
         values = pc.cast(column, pa.float64())  # integers, decimals, all-missing
     if (row := _first(pc.invert(pc.is_finite(values)))) is not None:
@@ -391,12 +441,30 @@ def _as_float(column: pa.ChunkedArray, where: str, expected: str) -> pa.ChunkedA
     return values
 
 
+def _trimmed_float(column: pa.ChunkedArray, where: str, expected: str) -> pa.ChunkedArray:
+    """float64 of text with blanks around it, or a DataError at the first non-number."""
+    text = pc.utf8_trim_whitespace(column)
+    try:
+        return pc.cast(text, pa.float64())
+    except pa.ArrowInvalid:
+        row = _first(pc.invert(pc.match_substring_regex(text, _NUMBER)))
+        if row is None:
+            raise
+        raise _bad_value(where, column, row, "is not a number", expected) from None
+
+
 def _as_whole(column: pa.ChunkedArray, where: str, expected: str) -> pa.ChunkedArray:
     """int64 values; "17850.0" is accepted, 2.5 is not."""
     if pa.types.is_integer(column.type):
         return pc.cast(column, pa.int64())
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        try:  # the common case, exact and fast; "17850.0" takes the float route below
+        # The common case, exact and fast; "17850.0" takes the float route below. Clean text
+        # casts as it is, so the trimmed copy is only made when that fails.
+        try:
+            return pc.cast(column, pa.int64())
+        except pa.ArrowInvalid:
+            pass
+        try:
             return pc.cast(pc.utf8_trim_whitespace(column), pa.int64())
         except pa.ArrowInvalid:
             pass
@@ -413,13 +481,20 @@ def _as_datetime(column: pa.ChunkedArray, where: str) -> pa.ChunkedArray:
     if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
         return pc.cast(column, pa.timestamp("us"))
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-        return _from_excel_serial(_as_float(column, where, _EXPECTED[INVOICE_DATE]))
-    text = pc.utf8_trim_whitespace(column)
-    sample = pa.array([pc.drop_null(text)[0].as_py()])
+        return _from_excel_serial(_as_float(column, where, _EXPECTED[INVOICE_DATE]), column, where)
+    sample = pc.utf8_trim_whitespace(pa.array([pc.drop_null(column)[0].as_py()]))
     candidates = [f for f in _DATE_FORMATS
                   if pc.strptime(sample, f, "us", error_is_null=True)[0].is_valid]
+    # Trimming copies the whole column, so a clean file is parsed as it is: strptime skips
+    # leading blanks and rejects trailing ones, so whatever parses untrimmed parses the same.
+    for fmt in candidates[:1]:
+        parsed = pc.strptime(column, fmt, "us", error_is_null=True)
+        if _first(pc.and_(pc.is_null(parsed), pc.is_valid(column))) is None:
+            return parsed
+    text = pc.utf8_trim_whitespace(column)
     if not candidates and _first(pc.invert(pc.match_substring_regex(text, _NUMBER))) is None:
-        return _from_excel_serial(pc.cast(text, pa.float64()))  # serial numbers saved as text
+        # Serial numbers saved as text.
+        return _from_excel_serial(pc.cast(text, pa.float64()), column, where)
     first_failure = None
     for fmt in candidates:
         parsed = pc.strptime(text, fmt, "us", error_is_null=True)
@@ -431,7 +506,22 @@ def _as_datetime(column: pa.ChunkedArray, where: str) -> pa.ChunkedArray:
     raise _bad_value(where, column, row, "is not a date", _EXPECTED[INVOICE_DATE])
 
 
-def _from_excel_serial(days: pa.ChunkedArray) -> pa.ChunkedArray:
+def _check_not_future(values: pa.ChunkedArray, column: pa.ChunkedArray, where: str) -> None:
+    """Reject invoice dates after tomorrow: the day of slack covers time zones ahead of ours."""
+    today = date.today()
+    limit = datetime.combine(today + timedelta(days=2), datetime.min.time())
+    if (row := _first(pc.greater_equal(values, pa.scalar(limit, pa.timestamp("us"))))) is not None:
+        raise _bad_value(where, column, row, f"is in the future (today is {today.isoformat()})",
+                         "an invoice date no later than today")
+
+
+def _from_excel_serial(days: pa.ChunkedArray, column: pa.ChunkedArray,
+                       where: str) -> pa.ChunkedArray:
     """Excel day numbers (1.0 = 1900-01-00) to timestamps, rounded to the second."""
+    # Anything else numeric (e.g. nanoseconds since 1970) is no date Excel can hold.
+    outside = pc.or_(pc.less(days, 0.0), pc.greater(days, _EXCEL_LAST_DAY))
+    if (row := _first(outside)) is not None:
+        raise _bad_value(where, column, row, "is a number but not an Excel day number",
+                         f"a date, or a day number from 0 to {_EXCEL_LAST_DAY:.0f} (9999-12-31)")
     seconds = pc.round(pc.multiply(pc.subtract(days, float(_EXCEL_EPOCH_OFFSET)), 86400.0))
     return pc.cast(pc.multiply(pc.cast(seconds, pa.int64()), 1_000_000), pa.timestamp("us"))

@@ -1,7 +1,9 @@
 """How each customer buys: timing, basket shape, price level, returns, weekday/hour and country.
 
 Everything is computed with integer customer codes, ``np.bincount`` and ``groupby`` so that
-10 M invoice lines stay in the seconds range (no Python loop over customers).
+10 M invoice lines stay in the seconds range (no Python loop over customers). Purchases travel
+as plain arrays with text columns as integer codes: filtering a frame of Arrow strings would
+copy every description for nothing.
 """
 
 from __future__ import annotations
@@ -91,12 +93,12 @@ class BehaviourFeatures(TransformerMixin, BaseEstimator):
     def fit(self, transactions: pd.DataFrame, y=None) -> BehaviourFeatures:
         """Learn the snapshot date and the top countries."""
         self._check_params()
-        purchases = _purchases(transactions)
-        if purchases.empty:
+        purchases = _purchases(transactions, [COUNTRY])
+        if not len(purchases[CUSTOMER_ID]):
             raise DataError("transactions: no purchase rows (is_return False) to fit on")
         self.snapshot_date_ = transactions[INVOICE_DATE].max().normalize() + pd.Timedelta(days=1)
         codes, _ = pd.factorize(purchases[CUSTOMER_ID], sort=True)
-        self.country_counts_ = _main_country(codes, purchases[COUNTRY]).value_counts()
+        self.country_counts_ = _main_country(codes, *purchases[COUNTRY]).value_counts()
         abroad = self.country_counts_.drop(self.home_country, errors="ignore").sort_index()
         top = abroad.sort_values(ascending=False, kind="stable").index[: self.top_countries]
         self.countries_ = {name: f"country_{_slug(name)}" for name in top}
@@ -112,15 +114,15 @@ class BehaviourFeatures(TransformerMixin, BaseEstimator):
     def transform(self, transactions: pd.DataFrame) -> pd.DataFrame:
         """One row per customer with at least one purchase in ``transactions``."""
         check_is_fitted(self, "feature_names_out_")
-        purchases = _purchases(transactions)
-        if purchases.empty:
+        purchases = _purchases(transactions, _REQUIRED)
+        if not len(purchases[CUSTOMER_ID]):
             empty = pd.Index([], dtype="int64", name=CUSTOMER_ID)
             return pd.DataFrame(columns=list(self.feature_names_out_), index=empty, dtype=float)
         window_end = transactions[INVOICE_DATE].max().normalize() + pd.Timedelta(days=1)
         snapshot = max(self.snapshot_date_, window_end)
         codes, customers = pd.factorize(purchases[CUSTOMER_ID], sort=True)
         n = len(customers)
-        spend = np.bincount(codes, weights=purchases[AMOUNT].to_numpy(float), minlength=n)
+        spend = np.bincount(codes, weights=purchases[AMOUNT].astype(float), minlength=n)
         parts = [self._timing(purchases, codes, n, snapshot), _baskets(purchases, codes, n),
                  pd.DataFrame({"return_rate": _return_rate(transactions, customers, spend)}),
                  self._when(purchases, codes, n, spend), self._country(purchases, codes)]
@@ -153,10 +155,10 @@ class BehaviourFeatures(TransformerMixin, BaseEstimator):
         if self.top_countries < 0:
             raise ValueError(f"top_countries must be >= 0, got {self.top_countries}")
 
-    def _timing(self, purchases: pd.DataFrame, codes: np.ndarray, n: int,
+    def _timing(self, purchases: dict, codes: np.ndarray, n: int,
                 snapshot: pd.Timestamp) -> pd.DataFrame:
         """Tenure and the gaps between distinct purchase days."""
-        day = purchases[INVOICE_DATE].to_numpy().astype("datetime64[D]").astype(np.int64)
+        day = purchases[INVOICE_DATE].astype("datetime64[D]").astype(np.int64)
         start = day.min()
         # Sorting the distinct (customer, day) pairs puts each customer's days in order.
         key = np.sort(pd.unique(codes.astype(np.int64) * 1_000_000 + (day - start)))
@@ -177,11 +179,11 @@ class BehaviourFeatures(TransformerMixin, BaseEstimator):
             "is_one_off": one_off.astype(float),
         })
 
-    def _when(self, purchases: pd.DataFrame, codes: np.ndarray, n: int,
+    def _when(self, purchases: dict, codes: np.ndarray, n: int,
               spend: np.ndarray) -> pd.DataFrame:
         """Share of spend per weekday (or weekday/weekend) and per hour band."""
-        dates = purchases[INVOICE_DATE].dt
-        amount = purchases[AMOUNT].to_numpy(float)
+        dates = pd.Series(purchases[INVOICE_DATE]).dt
+        amount = purchases[AMOUNT].astype(float)
         weekday = dates.day_of_week.to_numpy()
         if self.weekday_detail:
             day_names, day_idx = _DAYS, weekday
@@ -196,9 +198,9 @@ class BehaviourFeatures(TransformerMixin, BaseEstimator):
             columns.update({f"spend_share_{name}": shares[:, i] for i, name in enumerate(names)})
         return pd.DataFrame(columns)
 
-    def _country(self, purchases: pd.DataFrame, codes: np.ndarray) -> pd.DataFrame:
+    def _country(self, purchases: dict, codes: np.ndarray) -> pd.DataFrame:
         """Home flag plus one-hot of the fitted top countries; everything else is 'other'."""
-        main = _main_country(codes, purchases[COUNTRY])
+        main = _main_country(codes, *purchases[COUNTRY])
         home = (main == self.home_country).to_numpy()
         columns = {"is_home_country": home.astype(float)}
         known = home.copy()
@@ -210,27 +212,50 @@ class BehaviourFeatures(TransformerMixin, BaseEstimator):
         return pd.DataFrame(columns)
 
 
-def _purchases(transactions: pd.DataFrame) -> pd.DataFrame:
-    """Purchase lines, after checking the frame has the cleaned columns."""
+def _purchases(transactions: pd.DataFrame, columns: Sequence[str]) -> dict:
+    """Purchase lines of ``columns`` as arrays, after checking the frame has the cleaned columns.
+
+    Invoice numbers and stock codes become integer codes (equal text, equal code) and the
+    country a pair (codes, names) with names sorted; the customer id is always included.
+    """
     missing = [c for c in _REQUIRED if c not in transactions.columns]
     if missing:
         raise DataError(f"transactions: missing columns {missing}; expected cleaned transactions")
-    return transactions[~transactions[IS_RETURN].to_numpy(bool)]
+    bought = ~transactions[IS_RETURN].to_numpy(bool)
+    lines = {}
+    for column in {CUSTOMER_ID, *columns} - {IS_RETURN}:
+        values = transactions[column]
+        if column == COUNTRY:
+            # Sorted codes, so that ties between countries break alphabetically.
+            codes, names = pd.factorize(values.fillna("Unspecified"), sort=True)
+            lines[column] = (codes[bought], np.asarray(names))
+        elif column in (INVOICE_NO, STOCK_CODE):
+            lines[column] = pd.factorize(values)[0][bought]
+        else:
+            lines[column] = values.to_numpy()[bought]
+    return lines
 
 
-def _baskets(purchases: pd.DataFrame, codes: np.ndarray, n: int) -> pd.DataFrame:
+def _baskets(purchases: dict, codes: np.ndarray, n: int) -> pd.DataFrame:
     """Lines, units and value per invoice summarised per customer; products and price level."""
-    invoice = pd.factorize(purchases[INVOICE_NO])[0]
-    lines = pd.DataFrame({"c": codes, "i": invoice, "units": purchases[QUANTITY].to_numpy(float),
-                          "value": purchases[AMOUNT].to_numpy(float)})
-    per_invoice = lines.groupby(["c", "i"], sort=False).agg(
+    invoice = purchases[INVOICE_NO] + 1  # a missing number (code -1) is a value of its own
+    # One integer per (customer, invoice), numbered in order of appearance: grouping by it
+    # gives the same groups, in the same order, as grouping by the two columns, without
+    # pandas combining the two keys through hash tables.
+    basket, _ = pd.factorize(codes.astype(np.int64) * (int(invoice.max()) + 1) + invoice)
+    lines = pd.DataFrame({"units": purchases[QUANTITY].astype(float),
+                          "value": purchases[AMOUNT].astype(float)})
+    grouper = pd.Categorical.from_codes(basket, categories=pd.RangeIndex(basket.max() + 1))
+    per_invoice = lines.groupby(grouper, observed=True, sort=True).agg(
         lines=("units", "size"), units=("units", "sum"), value=("value", "sum"))
-    by = per_invoice.groupby(level="c", sort=True)
-    stock = pd.factorize(purchases[STOCK_CODE])[0]
+    owner = np.empty(len(per_invoice), dtype=np.int64)
+    owner[basket] = codes
+    by = per_invoice.groupby(owner, sort=True)
+    stock = purchases[STOCK_CODE] + 1  # as for invoices
     width = int(stock.max()) + 1
     pairs = pd.unique(codes.astype(np.int64) * width + stock)
     n_lines = np.bincount(codes, minlength=n)
-    price = np.bincount(codes, weights=purchases[UNIT_PRICE].to_numpy(float), minlength=n)
+    price = np.bincount(codes, weights=purchases[UNIT_PRICE].astype(float), minlength=n)
     out = pd.DataFrame({
         "basket_lines_mean": by["lines"].mean(), "basket_lines_max": by["lines"].max(),
         "basket_units_mean": by["units"].mean(), "basket_units_max": by["units"].max(),
@@ -251,12 +276,14 @@ def _return_rate(transactions: pd.DataFrame, customers: pd.Index,
     return np.clip(returned / np.where(spend > 0, spend, np.inf), 0.0, 1.0)
 
 
-def _main_country(codes: np.ndarray, country: pd.Series) -> pd.Series:
-    """Country on most of each customer's lines (ties: alphabetical), indexed by code."""
-    k, names = pd.factorize(country.fillna("Unspecified"), sort=True)
+def _main_country(codes: np.ndarray, k: np.ndarray, names: np.ndarray) -> pd.Series:
+    """Country on most of each customer's lines (ties: alphabetical), indexed by code.
+
+    ``k`` codes each line's country into ``names``, which are sorted.
+    """
     counts = pd.DataFrame({"c": codes, "k": k}).value_counts().reset_index(name="n")
     best = counts.sort_values(["c", "n", "k"], ascending=[True, False, True]).drop_duplicates("c")
-    return pd.Series(np.asarray(names)[best["k"].to_numpy()], index=best["c"].to_numpy())
+    return pd.Series(names[best["k"].to_numpy()], index=best["c"].to_numpy())
 
 
 def _slug(name: str) -> str:
