@@ -17,6 +17,12 @@ class RFMFeatures(TransformerMixin, BaseEstimator):
     log : bool
         Apply ``log1p`` to frequency and spend, which are heavy-tailed in retail data.
         Recency stays in days.
+
+    Notes
+    -----
+    Recency is counted from the snapshot learnt in ``fit`` (the day after the last invoice), or,
+    for a later window, from the day after that window's last invoice, so customers of new data
+    never get a negative recency (as ``BehaviourFeatures`` does).
     """
 
     def __init__(self, log: bool = True):
@@ -28,13 +34,20 @@ class RFMFeatures(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, transactions: pd.DataFrame) -> pd.DataFrame:
-        purchases = transactions[~transactions[IS_RETURN]]
-        by_customer = purchases.groupby(CUSTOMER_ID, sort=True)
+        bought = ~transactions[IS_RETURN].to_numpy(bool)
+        # Only the numeric columns are filtered; invoice numbers are counted as integer codes
+        # (missing stays missing), which is much cheaper than filtering and hashing the text.
+        purchases = transactions.loc[bought, [CUSTOMER_ID, INVOICE_DATE, AMOUNT]]
+        invoice = pd.factorize(transactions[INVOICE_NO])[0][bought].astype(float)
+        invoice[invoice < 0] = np.nan
+        by_customer = purchases.assign(**{INVOICE_NO: invoice}).groupby(CUSTOMER_ID, sort=True)
         last = by_customer[INVOICE_DATE].max()
+        window_end = last.max().normalize() + pd.Timedelta(days=1) if len(last) else self.snapshot_date_
+        snapshot = max(self.snapshot_date_, window_end)
         frequency = by_customer[INVOICE_NO].nunique().astype(float)
         spend = by_customer[AMOUNT].sum()
         features = pd.DataFrame({
-            "recency_days": (self.snapshot_date_ - last.dt.normalize()).dt.days.astype(float),
+            "recency_days": (snapshot - last.dt.normalize()).dt.days.astype(float),
             "frequency": np.log1p(frequency) if self.log else frequency,
             "monetary": np.log1p(spend.clip(lower=0)) if self.log else spend,
         })
