@@ -38,6 +38,13 @@ def table(title: str, rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def scale_row(row: dict) -> dict:
+    """One line of the scale table: size, per-stage seconds, total and peak memory."""
+    stages = {name: stage["seconds"] for name, stage in row["stages"].items()}
+    return {"lines": f"{row['rows_in']:,}", "customers": f"{row['customers']:,}", **stages,
+            "load+clean+rfm+behaviour": row["core_seconds"], "peak_mib": row["peak_mib"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -50,9 +57,8 @@ def main() -> None:
         "tuning": run("tuning.py", "--trials", "10" if args.quick else "40"),
         "baseline": run("baseline.py"),
     }
-    scale = results["scale"]
-    print(table("scale (synthetic lines; seconds and peak MB per stage)",
-                scale if isinstance(scale, list) else scale.get("rows", [scale])))
+    print(table("scale: synthetic lines, wall seconds per stage, peak MiB of the whole run",
+                [scale_row(row) for row in results["scale"]]))
     print(table("feature sets on the real file", results["features"]))
     print(table("tuning overhead (K-means on RFM, real file)", [results["tuning"]]))
     print(table("segmentlab vs plain pandas/scikit-learn (RFM → K-means, real file)", [results["baseline"]]))
