@@ -10,7 +10,19 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
-from segmentlab.schema import CLEAN_COLUMNS
+from segmentlab.schema import (
+    AMOUNT,
+    CLEAN_COLUMNS,
+    COUNTRY,
+    CUSTOMER_ID,
+    DESCRIPTION,
+    INVOICE_DATE,
+    INVOICE_NO,
+    IS_RETURN,
+    QUANTITY,
+    STOCK_CODE,
+    UNIT_PRICE,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -70,3 +82,17 @@ def transactions() -> pd.DataFrame:
 def real_data_path() -> str | None:
     path = os.environ.get("SEGMENTLAB_DATA")
     return path if path and Path(path).exists() else None
+
+
+def clean_lines(rows: list[tuple]) -> pd.DataFrame:
+    """Cleaned frame from (invoice, stock, quantity, date, price, customer, country) tuples."""
+    frame = pd.DataFrame(rows, columns=[INVOICE_NO, STOCK_CODE, QUANTITY, INVOICE_DATE,
+                                        UNIT_PRICE, CUSTOMER_ID, COUNTRY])
+    frame[INVOICE_DATE] = pd.to_datetime(frame[INVOICE_DATE], format="ISO8601")
+    frame[QUANTITY] = frame[QUANTITY].astype("int64")
+    frame[UNIT_PRICE] = frame[UNIT_PRICE].astype(float)
+    frame[CUSTOMER_ID] = frame[CUSTOMER_ID].astype("int64")
+    frame[DESCRIPTION] = "ITEM"
+    frame[AMOUNT] = frame[QUANTITY] * frame[UNIT_PRICE]
+    frame[IS_RETURN] = frame[INVOICE_NO].str.startswith("C")
+    return frame[CLEAN_COLUMNS]

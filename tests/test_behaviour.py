@@ -14,34 +14,15 @@ from sklearn.base import clone
 from segmentlab.features.behaviour import BehaviourFeatures
 from segmentlab.schema import (
     AMOUNT,
-    CLEAN_COLUMNS,
-    COUNTRY,
     CUSTOMER_ID,
-    DESCRIPTION,
     INVOICE_DATE,
-    INVOICE_NO,
     IS_RETURN,
-    QUANTITY,
-    STOCK_CODE,
-    UNIT_PRICE,
     DataError,
 )
+from tests.conftest import clean_lines
 
 UK = "United Kingdom"
-
-
-def lines(rows: list[tuple]) -> pd.DataFrame:
-    """Cleaned frame from (invoice, stock, quantity, date, price, customer, country) tuples."""
-    frame = pd.DataFrame(rows, columns=[INVOICE_NO, STOCK_CODE, QUANTITY, INVOICE_DATE,
-                                        UNIT_PRICE, CUSTOMER_ID, COUNTRY])
-    frame[INVOICE_DATE] = pd.to_datetime(frame[INVOICE_DATE], format="ISO8601")
-    frame[QUANTITY] = frame[QUANTITY].astype("int64")
-    frame[UNIT_PRICE] = frame[UNIT_PRICE].astype(float)
-    frame[CUSTOMER_ID] = frame[CUSTOMER_ID].astype("int64")
-    frame[DESCRIPTION] = "ITEM"
-    frame[AMOUNT] = frame[QUANTITY] * frame[UNIT_PRICE]
-    frame[IS_RETURN] = frame[INVOICE_NO].str.startswith("C")
-    return frame[CLEAN_COLUMNS]
+lines = clean_lines
 
 
 def synthetic(seed: int = 0, n_customers: int = 40, start: str = "2011-01-01",
