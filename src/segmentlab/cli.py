@@ -87,15 +87,15 @@ def run_experiment(cfg: DictConfig, choices: dict[str, str], overrides: list[str
             tracker.link_study(study)
             evaluate = partial(_evaluate_trial, features=features, dataset=dataset, settings=settings)
             cfg = tuning.optimize(study, cfg, space, evaluate, tracker)
-            print(f"study {study.study_name}: best trial {tuning.best_trial(study).number} "
-                  f"{dict(tuning.best_trial(study).params)}")
+            best = tuning.best_trial(study)
+            print(f"study {study.study_name}: best trial {best.number} {dict(best.params)}")
         result = segment_customers(features, build_segmenter(cfg), dataset, settings)
         if cfg.prediction.enabled:
             predicting = PredictionSettings(**resolved(cfg.prediction))
             result = assess_classifiers(result, dataset, build_features(cfg),
                                         build_named_features(predicting.features, cfg.seed),
                                         build(cfg.classifier), lambda: build_segmenter(cfg), predicting,
-                                        random_state=cfg.seed)
+                                        random_state=cfg.seed, fitted=features.union)
         tracker.log_result(result, resolved(cfg))
         if cfg.get("register_model"):
             example = dataset.transactions[dataset.transactions[CUSTOMER_ID].isin(result.labels.index[:60])]

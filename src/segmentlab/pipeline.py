@@ -30,6 +30,7 @@ class FeatureResult:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     cache_hit: bool = False
     seconds: float = 0.0
+    union: FeatureUnion | None = None  # the fitted feature sets; None when read from the cache
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class RunResult:
     tags: dict[str, str]
     features: pd.DataFrame
     segmenter: Pipeline
+    summary: pd.DataFrame  # interpretable numbers per customer (segments.customer_summary)
     models: dict[str, object] = field(default_factory=dict)
 
 
@@ -93,7 +95,8 @@ def compute_features(
             part_metrics, part_tables = part.report()
             metrics.update(part_metrics)
             tables.update(part_tables)
-    result = FeatureResult(frame, metrics, tables, cache_hit=False, seconds=perf_counter() - start)
+    result = FeatureResult(frame, metrics, tables, cache_hit=False, seconds=perf_counter() - start,
+                           union=union)
     if cache is not None and key is not None:
         frames = {"features": frame, **{f"table:{name}": t for name, t in tables.items()}}
         cache.save(key, frames, {"metrics": metrics})
@@ -188,7 +191,7 @@ def describe_segments(
     return RunResult(
         metrics=dict(clustering.metrics), labels=labels, profile=profile,
         tables={**features.tables, "customer_map": customer_map}, figures=figures, tags=tags, features=frame,
-        segmenter=clustering.segmenter,
+        segmenter=clustering.segmenter, summary=summary,
     )
 
 
@@ -217,12 +220,14 @@ def assess_classifiers(
     segmenter_factory: Callable[[], Pipeline],
     settings: PredictionSettings,
     random_state: int = 42,
+    fitted: FeatureUnion | None = None,
 ) -> RunResult:
     """Add segment assignment and out-of-time repurchase prediction to a run's result.
 
     ``union`` is the run's unfitted feature union (segment assignment learns from it);
     ``prediction_union`` the unfitted union repurchase prediction refits in each time window (plus
-    the segment, one-hot); ``classifier`` an unfitted classifier, cloned for each use.
+    the segment, one-hot); ``classifier`` an unfitted classifier, cloned for each use; ``fitted``
+    the run's union already fitted on the whole data, if at hand (else it is fitted here).
     """
     labels, frame = result.labels, result.features
     if labels[labels != evaluation.NOISE].nunique() < 2:  # a degenerate clustering: nothing to learn
@@ -234,9 +239,8 @@ def assess_classifiers(
     metrics.update(classification.new_customer_assignment(
         dataset.transactions, labels, lambda: clone(union), clone(classifier),
         n_first_invoices=settings.new_customer_invoices))
-    summary = segments.customer_summary(dataset.transactions).reindex(frame.index)
     tree_metrics, rules = classification.surrogate_tree(
-        summary.select_dtypes("number"), labels, max_depth=settings.surrogate_depth,
+        result.summary.select_dtypes("number"), labels, max_depth=settings.surrogate_depth,
         random_state=random_state, names=names)
     metrics.update(tree_metrics)
     repurchase = prediction.evaluate_repurchase(
@@ -250,7 +254,7 @@ def assess_classifiers(
               "segment_rules": pd.DataFrame({"rules": rules.splitlines()}),
               **{f"predict_{k}": v for k, v in repurchase.tables.items()}}
     figures = {f"predict_{k}": v for k, v in repurchase.figures.items()}
-    fitted_union = clone(union).fit(dataset.transactions)
+    fitted_union = fitted if fitted is not None else clone(union).fit(dataset.transactions)
     models = {"segment_assigner": assignment.assigner(fitted_union, names), "repurchase": repurchase.model}
     return replace(result, metrics={**result.metrics, **metrics}, tables={**result.tables, **tables},
                    figures={**result.figures, **figures}, models={**result.models, **models})

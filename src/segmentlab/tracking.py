@@ -126,8 +126,6 @@ class MlflowTracker(NullTracker):
 
     def check(self) -> None:
         """Fail fast, before any long work, when the store cannot be reached or written."""
-        import mlflow
-
         if self.tracking_uri.startswith("sqlite:///"):
             folder = Path(self.tracking_uri.removeprefix("sqlite:///")).parent
             try:
@@ -156,8 +154,6 @@ class MlflowTracker(NullTracker):
     def run(self, name: str, params: Mapping[str, Any], tags: Mapping[str, str],
             config: dict, overrides: list[str], resume_run_id: str | None = None) -> Iterator[str]:
         """A run (a study's parent run when tuning); ``resume_run_id`` continues an earlier one."""
-        import mlflow
-
         self.check()
         all_tags = {**tags, **provenance_tags()}
         with mlflow.start_run(run_id=resume_run_id, run_name=None if resume_run_id else name,
@@ -173,8 +169,6 @@ class MlflowTracker(NullTracker):
             yield active.info.run_id
 
     def log_data(self, dataset: Dataset) -> None:
-        import mlflow
-
         mlflow.set_tags({"data_hash": dataset.data_hash, "data_source": dataset.source,
                          "data_cache_hit": str(dataset.cache_hit).lower()})
         ledger = dataset.ledger
@@ -184,8 +178,6 @@ class MlflowTracker(NullTracker):
         mlflow.log_text(ledger.to_frame().to_csv(index=False), "data/cleaning_ledger.csv")
 
     def log_features(self, features: FeatureResult) -> None:
-        import mlflow
-
         mlflow.set_tag("features_cache_hit", str(features.cache_hit).lower())
         mlflow.log_metrics({**_finite(features.metrics), "features/n_columns": features.frame.shape[1],
                             "features/n_customers": features.frame.shape[0]})
@@ -195,8 +187,6 @@ class MlflowTracker(NullTracker):
     def log_result(self, result: RunResult, config: dict | None = None) -> None:
         """Metrics, segment profile and labels, tables, plots; ``config`` is the effective config
         (after tuning, the best trial's), what ``segmentlab reproduce`` rebuilds."""
-        import mlflow
-
         if config is not None:
             mlflow.log_dict(config, "config.yaml")
         mlflow.set_tags(result.tags)
@@ -231,8 +221,6 @@ class MlflowTracker(NullTracker):
 
     def parent_of(self, study) -> str | None:
         """The parent run an earlier invocation of this study logged to this store, if any."""
-        import mlflow
-
         run_id = study.user_attrs.get(f"mlflow_parent_run:{mask_url(self.tracking_uri)}")
         if not run_id:
             return None
@@ -243,16 +231,12 @@ class MlflowTracker(NullTracker):
             return None
 
     def link_study(self, study) -> None:
-        import mlflow
-
         active = mlflow.active_run()
         study.set_user_attr(f"mlflow_parent_run:{mask_url(self.tracking_uri)}", active.info.run_id)
         mlflow.set_tags({"study_name": study.study_name, "run_kind": "study"})
 
     def log_trial(self, trial, outcome, config: dict) -> str:
         """One nested child run per trial: params, metrics, state, failure reason, config, labels."""
-        import mlflow
-
         failed = outcome.failure is not None
         tags = {"run_kind": "trial", "trial_number": str(trial.number),
                 "trial_state": "FAIL" if failed else "COMPLETE",
@@ -268,13 +252,10 @@ class MlflowTracker(NullTracker):
             return child.info.run_id
 
     def log_progress(self, n_finished: int) -> None:
-        import mlflow
-
         mlflow.log_metric("tuning/n_finished_trials", n_finished, step=n_finished)
 
     def log_study(self, study, best, metric_names: list[str], ran: int) -> None:
         """The best trial, the Pareto set and Optuna's plots on the parent run."""
-        import mlflow
         import optuna.visualization as vis
 
         mlflow.log_metrics({f"best/{m}": v for m, v in zip(metric_names, best.values, strict=True)})
@@ -319,8 +300,6 @@ def mask_url(text: str) -> str:
 
 
 def _log_params(params: Mapping[str, Any]) -> None:
-    import mlflow
-
     items = [(k, _param_value(v)) for k, v in params.items()]
     for i in range(0, len(items), _BATCH):
         mlflow.log_params(dict(items[i:i + _BATCH]))
@@ -395,7 +374,6 @@ def load_model(uri: str, tracking_uri: str) -> Any:
 
 def fetch_run(run_id: str, tracking_uri: str) -> LoggedRun:
     """Read a run's effective config, labels and metrics back from the store."""
-    import mlflow
     from mlflow.exceptions import MlflowException
 
     mlflow.set_tracking_uri(tracking_uri)

@@ -32,6 +32,7 @@ from segmentlab.config import build, flatten, resolved
 
 SPACE_DIR = Path(__file__).resolve().parents[2] / "configs" / "tuning" / "space"
 _WORKER = f"{socket.gethostname()}:{os.getpid()}"
+_MISSING = object()
 
 
 class TuningError(Exception):
@@ -65,8 +66,6 @@ def search_space(cfg: DictConfig, clusterer: str) -> dict[str, BaseDistribution]
                               f"(keys under '{key.split('.')[0]}': {_siblings(cfg, key)})")
     return space
 
-
-_MISSING = object()
 
 
 def _siblings(cfg: DictConfig, key: str) -> str:
