@@ -24,6 +24,9 @@ from segmentlab.features.rfm import RFMFeatures
 from segmentlab.prediction import (
     FUTURE_SPEND,
     WILL_BUY,
+    RepurchaseValidation,
+    WindowError,
+    _Windows,
     cutoff_frame,
     data_end,
     evaluate_repurchase,
@@ -149,6 +152,41 @@ def test_eval_predictions_ignore_everything_after_the_eval_cutoff(seed):
                                    dirty.scores["repurchase_probability"])
     # ...while what happened after it, the targets, did change.
     assert not clean.scores[FUTURE_SPEND].equals(dirty.scores[FUTURE_SPEND])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_validation_scores_ignore_the_evaluation_period(seed):
+    """What tuning optimises is blind to everything from the eval cutoff on."""
+    end = data_end(BASE)
+    eval_cutoff, train_cutoff = end - pd.Timedelta(days=60), end - pd.Timedelta(days=120)
+    tampered = _tamper(BASE, eval_cutoff, seed)
+    scores = [RepurchaseValidation(_Windows(tx, make_union, 60), train_cutoff)
+              .score(scaled_logistic_regression()) for tx in (BASE, tampered)]
+    assert scores[0] == scores[1]
+    assert 0.5 < scores[0]["predict/validation_roc_auc"] <= 1.0
+    validation = RepurchaseValidation(_Windows(BASE, make_union, 60), train_cutoff)
+    assert validation.fit_cutoff + pd.Timedelta(days=60) == validation.score_cutoff == train_cutoff
+
+
+def test_evaluation_reports_the_validation_pair_one_horizon_earlier():
+    end = data_end(BASE)
+    result = evaluate_repurchase(BASE, make_union, scaled_logistic_regression(), horizon_days=60,
+                                 n_rolling=3, importance_repeats=0)
+    rolling = result.tables["rolling"]  # its second round is exactly the validation pair
+    assert rolling.loc[1, "eval_cutoff"] == end - pd.Timedelta(days=120)
+    assert result.metrics["predict/validation_roc_auc"] == pytest.approx(rolling.loc[1, "roc_auc"])
+    assert result.metrics["predict/validation_recency_roc_auc"] == pytest.approx(
+        rolling.loc[1, "recency_roc_auc"])
+
+
+def test_validation_without_enough_history_is_nan_not_an_error():
+    short = BASE[BASE[INVOICE_DATE] >= data_end(BASE) - pd.Timedelta(days=150)]
+    result = evaluate_repurchase(short, make_union, scaled_logistic_regression(), horizon_days=60,
+                                 importance_repeats=0)
+    assert np.isfinite(result.metrics["predict/roc_auc"])
+    assert np.isnan(result.metrics["predict/validation_roc_auc"])
+    with pytest.raises(WindowError, match="no purchases before it"):
+        RepurchaseValidation.of(short, make_union, 60).check()
 
 
 def test_cutoffs_that_would_leak_are_refused():

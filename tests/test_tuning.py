@@ -12,11 +12,15 @@ import time
 import mlflow
 import optuna
 import pytest
+from omegaconf import OmegaConf
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
+from sklearn.datasets import make_classification
 
 from segmentlab import tuning
 from segmentlab.cli import reproduce, run_experiment
+from segmentlab.config import build, with_overrides
+from segmentlab.tracking import fetch_run
 from tests.conftest import FAST, ROOT, compose_config
 
 
@@ -38,18 +42,78 @@ def test_space_key_missing_from_config_is_a_clear_error(tmp_path):
     bogus = "{_target_:optuna.distributions.IntDistribution,low:2,high:4}"
     cfg = tuned(tmp_path, f"+tuning.space.clusterer.n_clustrs={bogus}")
     with pytest.raises(tuning.TuningError, match=r"'clusterer\.n_clustrs' does not exist.*n_clusters"):
-        tuning.search_space(cfg, "kmeans")
+        tuning.search_space(cfg, {"clusterer": "kmeans"})
 
 
 def test_missing_space_file_names_the_file(tmp_path):
-    cfg = tuned(tmp_path, "~tuning/space")
-    with pytest.raises(tuning.TuningError, match=r"tuning/space/kmeans\.yaml"):
-        tuning.search_space(cfg, "kmeans")
+    cfg = tuned(tmp_path, "~tuning/space/clusterer")
+    with pytest.raises(tuning.TuningError, match=r"tuning/space/clusterer/kmeans\.yaml"):
+        tuning.search_space(cfg, {"clusterer": "kmeans"})
 
 
 def test_space_keys_are_the_override_paths(tmp_path):
     cfg = tuned(tmp_path, "clusterer=dbscan")
-    assert set(tuning.search_space(cfg, "dbscan")) == {"clusterer.eps", "clusterer.min_samples"}
+    space = tuning.search_space(cfg, {"clusterer": "dbscan"})
+    assert set(space) == {"clusterer.eps", "clusterer.min_samples"}
+
+
+@pytest.mark.parametrize("classifier", ["logreg", "random_forest", "xgboost"])
+def test_every_classifier_has_a_space_of_real_keys(tmp_path, classifier):
+    cfg = tuned(tmp_path, "tuning=optuna_classifier", f"classifier={classifier}")
+    space = tuning.search_space(cfg, {"classifier": classifier})
+    assert space and all(key.startswith("classifier.") for key in space)
+    # Every sampled point overrides real keys and builds a classifier that fits and predicts.
+    X, y = make_classification(n_samples=80, n_features=5, random_state=0)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(4):
+        params = study.ask(space).params
+        trial_cfg = with_overrides(cfg, params)
+        assert all(OmegaConf.select(trial_cfg, k) == v for k, v in params.items())
+        proba = build(trial_cfg.classifier).fit(X, y).predict_proba(X)[:, 1]
+        assert proba.shape == (80,) and ((proba >= 0) & (proba <= 1)).all()
+
+
+def test_clusterer_studies_do_not_sample_the_classifier(tmp_path):
+    cfg = tuned(tmp_path)
+    assert all(k.startswith("clusterer.") for k in tuning.search_space(cfg, {"clusterer": "kmeans"}))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["tuning.metrics=[predict/roc_auc]"], "evaluation period.*predict/validation_roc_auc"),
+    (["tuning=optuna_classifier", "tuning.metrics=[cluster/silhouette]"], "does not depend on it"),
+    (["tuning=optuna_classifier", "~tuning/space/classifier"], r"space/classifier/logreg\.yaml"),
+])
+def test_classifier_tuning_refuses_leaky_or_useless_objectives(tmp_path, overrides, message):
+    cfg = tuned(tmp_path, *overrides)
+    with pytest.raises(tuning.TuningError, match=message):
+        tuning.search_space(cfg, {"clusterer": "kmeans", "classifier": "logreg"})
+
+
+def test_classifier_study_tunes_on_validation_and_keeps_the_evaluation_out(tmp_path):
+    store = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg = tuned(tmp_path, "tuning=optuna_classifier", "tuning.n_trials=4", "tracking=mlflow",
+                f"tracking.tracking_uri={store}", f"tracking.artifact_location={tmp_path}/art",
+                "prediction.importance_repeats=0")
+    run_experiment(cfg, {"clusterer": "kmeans", "classifier": "logreg"}, [])
+    (summary,) = optuna.get_all_study_summaries(storage(tmp_path))
+    assert summary.study_name.startswith("logreg.kmeans.")
+    study = optuna.load_study(study_name=summary.study_name, storage=storage(tmp_path))
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(done) == 4 and len({t.params["classifier.C"] for t in done}) == 4
+    mlflow.set_tracking_uri(store)
+    runs = mlflow.search_runs(experiment_names=["segmentlab"])
+    parent = runs[runs["tags.run_kind"] == "study"].iloc[0]
+    # The final run re-scores the chosen classifier on the validation pair: the study's best value.
+    assert parent["metrics.predict/validation_roc_auc"] == pytest.approx(study.best_value)
+    effective = fetch_run(parent.run_id, store).config  # params hold the command; config.yaml the result
+    assert effective["classifier"]["C"] == pytest.approx(study.best_params["classifier.C"])
+    trial_runs = runs[runs["tags.run_kind"] == "trial"]
+    assert trial_runs["metrics.predict/validation_roc_auc"].notna().all()
+    assert "metrics.predict/roc_auc" not in trial_runs or trial_runs["metrics.predict/roc_auc"].isna().all()
+    # One clustering serves every trial of a classifier study: identical labels and metrics.
+    assert trial_runs["metrics.cluster/silhouette"].nunique() == 1
+    child = trial_runs.iloc[0].run_id
+    assert reproduce(child, store) == 0
 
 
 def test_failing_trials_are_recorded_with_reason_and_the_study_goes_on(tmp_path):

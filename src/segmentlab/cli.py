@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import math
 import sys
-from functools import partial
 from pathlib import Path
 
 import pandas as pd
 from omegaconf import DictConfig
+from sklearn.base import clone
 
 import segmentlab
 from segmentlab import tuning
@@ -34,6 +34,7 @@ from segmentlab.pipeline import (
     compute_features,
     segment_customers,
 )
+from segmentlab.prediction import RepurchaseValidation, WindowError
 from segmentlab.schema import CUSTOMER_ID, DataError, Dataset
 from segmentlab.tracking import TrackingError
 from segmentlab.tuning import TuningError
@@ -47,7 +48,8 @@ GROUPS = ["data", "features", "reducer", "clusterer", "classifier", "cleaning", 
 SUMMARY_METRICS = ["cluster/n_clusters", "cluster/silhouette", "cluster/calinski_harabasz",
                    "cluster/davies_bouldin", "cluster/noise_fraction", "cluster/stability_ari",
                    "cluster/ari_truth", "cluster/nmi_truth", "assign/f1_macro",
-                   "assign/new_customer_f1_macro", "predict/roc_auc", "predict/recency_roc_auc",
+                   "assign/new_customer_f1_macro", "predict/roc_auc", "predict/validation_roc_auc",
+                   "predict/recency_roc_auc",
                    "predict/rfm_logreg_roc_auc"]
 
 
@@ -66,14 +68,15 @@ def run_experiment(cfg: DictConfig, choices: dict[str, str], overrides: list[str
     tracker = build(cfg.tracking)
     tracker.check()  # an unusable store fails now, not after the long work
     tuned = cfg.tuning.n_trials > 0
-    space = tuning.search_space(cfg, choices.get("clusterer", "?")) if tuned else {}
+    space = tuning.search_space(cfg, choices) if tuned else {}
     dataset = load_dataset(build(cfg.data), build(cfg.cleaning), cache_dir=cfg.cache_dir)
     print(f"cleaning ledger for {dataset.source}{' (cached)' if dataset.cache_hit else ''}:")
     print(dataset.ledger.format())
 
     tags = {group: choices.get(group) or "" for group in GROUPS}
     tags["features"] = "+".join(cfg.features.keys())
-    label = ".".join(tags[g] or "default" for g in ["clusterer", "features", "reducer"])
+    nodes = [n for n in cfg.tuning.get("tune", []) if n != "clusterer" and n in tags]
+    label = ".".join(tags[g] or "default" for g in [*nodes, "clusterer", "features", "reducer"])
     study = tuning.open_study(cfg, space, dataset.data_hash, label) if tuned else None
     config = resolved(cfg)
     params = {k: v for k, v in flatten(config) if tuned or not k.startswith("tuning.space.")}
@@ -85,7 +88,7 @@ def run_experiment(cfg: DictConfig, choices: dict[str, str], overrides: list[str
         tracker.log_features(features)
         if study is not None:
             tracker.link_study(study)
-            evaluate = partial(_evaluate_trial, features=features, dataset=dataset, settings=settings)
+            evaluate = TrialEvaluator(cfg, features, dataset, settings)
             cfg = tuning.optimize(study, cfg, space, evaluate, tracker)
             best = tuning.best_trial(study)
             print(f"study {study.study_name}: best trial {best.number} {dict(best.params)}")
@@ -118,11 +121,48 @@ def customer_model(result: RunResult, cfg: DictConfig) -> CustomerSegmentModel:
                                 build(cfg.cleaning).get_params())
 
 
-def _evaluate_trial(cfg: DictConfig, features, dataset: Dataset, settings: EvaluationSettings):
-    """Score one trial's config: labels and metrics; a degenerate clustering fails the trial."""
-    clustering = cluster_customers(features.frame, build_segmenter(cfg), dataset.truth, settings)
-    failure = "degenerate: " + "; ".join(clustering.reasons) if clustering.reasons else None
-    return tuning.TrialOutcome(clustering.metrics, failure, clustering.labels)
+class TrialEvaluator:
+    """Scores one trial's config: clustering metrics, plus ``predict/validation_*`` when a tuning
+    metric asks for them; a degenerate clustering fails the trial.
+
+    Work no tuned value can change is done once per study: the clustering, when only the
+    classifier is tuned, and the repurchase feature windows.
+    """
+
+    def __init__(self, cfg: DictConfig, features, dataset: Dataset, settings: EvaluationSettings):
+        self.features, self.dataset, self.settings = features, dataset, settings
+        self.recluster = set(cfg.tuning.get("tune", ["clusterer"])) != {"classifier"}
+        self._clustering = None
+        self.validation = None
+        if any(m.startswith("predict/validation_") for m in cfg.tuning.metrics):
+            self.validation = _validation(cfg, dataset)
+
+    def __call__(self, cfg: DictConfig) -> tuning.TrialOutcome:
+        clustering = self._clustering
+        if clustering is None or self.recluster:
+            clustering = cluster_customers(self.features.frame, build_segmenter(cfg), self.dataset.truth,
+                                           self.settings)
+            self._clustering = None if self.recluster else clustering
+        if clustering.reasons:
+            return tuning.TrialOutcome(clustering.metrics, "degenerate: " + "; ".join(clustering.reasons),
+                                       clustering.labels)
+        metrics = dict(clustering.metrics)
+        if self.validation is not None:
+            metrics.update(self.validation.score(build(cfg.classifier), lambda: build_segmenter(cfg)))
+        return tuning.TrialOutcome(metrics, None, clustering.labels)
+
+
+def _validation(cfg: DictConfig, dataset: Dataset) -> RepurchaseValidation:
+    """The repurchase validation of a config, checked: a window without data is a TuningError."""
+    union = build_named_features(list(cfg.prediction.features), cfg.seed)
+    validation = RepurchaseValidation.of(dataset.transactions, lambda: clone(union),
+                                         cfg.prediction.horizon_days)
+    try:
+        validation.check()
+    except WindowError as e:
+        raise TuningError(f"predict/validation_* needs three horizons of data "
+                          f"(3 × prediction.horizon_days={cfg.prediction.horizon_days}): {e}") from None
+    return validation
 
 
 def _hydra_context() -> tuple[dict[str, str], list[str]]:
@@ -183,8 +223,8 @@ def summary(dataset: Dataset, result: RunResult, run_id: str | None, ui_command:
 def reproduce(run_id: str, tracking_uri: str) -> int:
     """Rebuild a logged run (a trial's included) from its config and compare labels and metrics.
 
-    Returns 0 when the labels agree exactly (ARI 1.0) and every logged ``cluster/*`` metric is
-    reproduced, 1 otherwise.
+    Returns 0 when the labels agree exactly (ARI 1.0) and every logged ``cluster/*`` and
+    ``predict/validation_*`` metric is reproduced, 1 otherwise.
     """
     import numpy as np
     from omegaconf import OmegaConf
@@ -204,9 +244,12 @@ def reproduce(run_id: str, tracking_uri: str) -> int:
     print(f"reproduced run {run_id} ({logged.name})")
     print(f"  labels: ARI {ari:.4f} against the logged labels on {len(common):,} customers "
           f"({len(logged.labels):,} logged, {len(clustering.labels):,} now)")
+    metrics = dict(clustering.metrics)
+    if any(k.startswith("predict/validation_") for k in logged.metrics):
+        metrics.update(_validation(cfg, dataset).score(build(cfg.classifier), lambda: build_segmenter(cfg)))
     mismatched = 0
-    for key in sorted(k for k in logged.metrics if k.startswith("cluster/")):
-        then, now = logged.metrics[key], clustering.metrics.get(key, math.nan)
+    for key in sorted(k for k in logged.metrics if k.startswith(("cluster/", "predict/validation_"))):
+        then, now = logged.metrics[key], metrics.get(key, math.nan)
         same = (np.isnan(then) and np.isnan(now)) or bool(np.isclose(then, now, rtol=1e-6, atol=1e-9))
         mismatched += not same
         print(f"  {key:<28} logged {then:>12.6g}   now {now:>12.6g}   {'ok' if same else 'DIFFERENT'}")

@@ -7,6 +7,10 @@ window gets a fresh feature union fitted on its own history only: recency, tenur
 snapshot are measured from the window's own end, as on the day of deployment, and
 ``RepurchaseModel`` does exactly the same with the transactions it is given.
 
+Hyperparameters are chosen one step earlier still: ``RepurchaseValidation`` trains one horizon
+before the train cutoff and scores at the train cutoff (``predict/validation_*``), so tuning never
+looks at the evaluation period and ``predict/roc_auc`` stays an honest out-of-sample score.
+
 Segments, when asked for, are re-clustered in every window and matched to the training
 window's segments by nearest centroid (Hungarian matching on standardised feature means),
 because labels of two independent clusterings carry no shared meaning.
@@ -319,6 +323,7 @@ def evaluate_repurchase(
     windows = _Windows(transactions, make_features, horizon_days)
     main = _evaluate_pair(windows, classifier, train_cutoff, eval_cutoff, segmenter_factory)
     metrics, tables, figures = dict(main.metrics), {}, {}
+    metrics.update(RepurchaseValidation(windows, train_cutoff).score(classifier, segmenter_factory))
     if importance_repeats:
         tables["importance"] = _permutation_table(main, importance_repeats, random_state)
         figures["importance"] = importance_figure(tables["importance"])
@@ -342,6 +347,54 @@ def evaluate_repurchase(
     return RepurchaseResult(metrics, tables, figures, final, main.model, scores)
 
 
+class WindowError(ValueError):
+    """A cutoff leaves nothing to learn from: no purchases before it, or a single-class target."""
+
+
+class RepurchaseValidation:
+    """Scores a classifier one horizon before the evaluation period: what tuning may look at.
+
+    The model learns at ``train_cutoff - horizon_days`` and is scored at ``train_cutoff``; every
+    label it sees or is judged on ends before the eval cutoff. Build it once per study: the
+    feature windows are computed on first use and shared by every trial.
+
+    Parameters
+    ----------
+    windows : _Windows
+        The feature windows (see :meth:`of`).
+    train_cutoff : Timestamp
+        Where the evaluated model learns; the validation model is scored here.
+    """
+
+    def __init__(self, windows: _Windows, train_cutoff: pd.Timestamp):
+        self.windows = windows
+        self.score_cutoff = pd.Timestamp(train_cutoff)
+        self.fit_cutoff = self.score_cutoff - pd.Timedelta(days=windows.horizon_days)
+
+    @classmethod
+    def of(cls, transactions: pd.DataFrame, make_features: Callable[[], FeatureUnion],
+           horizon_days: int = 90) -> RepurchaseValidation:
+        """The validation of the default cutoffs (as ``evaluate_repurchase`` chooses them)."""
+        train_cutoff = _cutoffs(transactions, horizon_days, None, None)[1]
+        return cls(_Windows(transactions, make_features, horizon_days), train_cutoff)
+
+    def check(self) -> None:
+        """Raise WindowError now if either validation window has nothing to learn or judge."""
+        self.windows.get(self.fit_cutoff)
+        self.windows.get(self.score_cutoff)
+
+    def score(self, classifier: BaseEstimator, segmenter_factory=None) -> dict[str, float]:
+        """``predict/validation_*`` metrics; NaN when the data starts too late for the window."""
+        try:
+            self.check()
+        except WindowError:
+            return {f"predict/validation_{k}": float("nan") for k in ("roc_auc", "pr_auc", "brier")}
+        pair = _evaluate_pair(self.windows, classifier, self.fit_cutoff, self.score_cutoff,
+                              segmenter_factory)
+        return {key.replace("predict/", "predict/validation_", 1): value
+                for key, value in pair.metrics.items() if key != "predict/n_features"}
+
+
 class _Windows:
     """Features, targets and baseline RFM per cutoff, each computed once."""
 
@@ -353,8 +406,10 @@ class _Windows:
     def get(self, cutoff: pd.Timestamp) -> _Window:
         if cutoff not in self._done:
             history, target = cutoff_frame(self.transactions, cutoff, self.horizon_days)
+            if target.empty:
+                raise WindowError(f"cutoff {cutoff.date()}: no purchases before it")
             if target[WILL_BUY].nunique() < 2:
-                raise ValueError(f"cutoff {cutoff.date()}: every customer has the same target")
+                raise WindowError(f"cutoff {cutoff.date()}: every customer has the same target")
             union = self.make_features()
             base = _base_features(union, history)
             rfm = rfm_baseline_features(history, cutoff).reindex(target.index)

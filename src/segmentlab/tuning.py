@@ -1,7 +1,8 @@
 """Optuna studies run by our own ask/tell loop (the Hydra Optuna sweeper pins optuna < 3).
 
-A study is one Hydra job: its search space comes from ``configs/tuning/space/<clusterer>.yaml``,
-keyed by the same dotted paths a Hydra override uses, so one string names the Optuna parameter,
+A study is one Hydra job: its search space comes from ``configs/tuning/space/<node>/<choice>.yaml``
+for each config node named in ``tuning.tune`` (``clusterer``, ``classifier``), keyed by the same
+dotted paths a Hydra override uses, so one string names the Optuna parameter,
 the override and the MLflow param. Trials persist in an RDB storage (SQLite by default); running
 the same command again resumes the study, and several workers may share one study.
 
@@ -48,24 +49,48 @@ class TrialOutcome:
     labels: Any = None  # pd.Series of segments per customer, logged for `segmentlab reproduce`
 
 
-def search_space(cfg: DictConfig, clusterer: str) -> dict[str, BaseDistribution]:
-    """The flattened search space, checked against the config it will override.
+def search_space(cfg: DictConfig, choices: Mapping[str, str]) -> dict[str, BaseDistribution]:
+    """The flattened search space of the nodes in ``tuning.tune``, checked against the config.
 
-    ``clusterer`` is the chosen config option (``kmeans``…), used to name a missing space file.
+    ``choices`` maps config groups to the chosen options (``{"clusterer": "kmeans"}``…), used
+    to name a missing space file. The objectives are checked too (see :func:`check_metrics`).
     """
-    space_node = cfg.tuning.get("space")
-    if not space_node:
-        raise TuningError(f"tuning=optuna needs a search space for clusterer '{clusterer}': "
-                          f"{SPACE_DIR / (clusterer + '.yaml')} does not exist")
-    space = dict(flatten(build(space_node)))
+    tune = list(cfg.tuning.get("tune", ["clusterer"]))
+    check_metrics(list(cfg.tuning.metrics), tune)
+    space_node = cfg.tuning.get("space") or {}
+    space: dict[str, BaseDistribution] = {}
+    for node in tune:
+        if not space_node.get(node):
+            choice = choices.get(node, "?")
+            raise TuningError(f"tuning.tune includes '{node}' but {node} '{choice}' has no search "
+                              f"space: {SPACE_DIR / node / (choice + '.yaml')} does not exist")
+        space.update(flatten(build(space_node[node]), prefix=f"{node}."))
     for key, dist in space.items():
         if not isinstance(dist, BaseDistribution):
             raise TuningError(f"tuning.space.{key}: expected an optuna.distributions class, got {dist!r}")
         if OmegaConf.select(cfg, key, default=_MISSING) is _MISSING:
             raise TuningError(f"tuning space key '{key}' does not exist in the config "
-                              f"(keys under '{key.split('.')[0]}': {_siblings(cfg, key)})")
+                              f"(keys under '{key.rsplit('.', 1)[0]}': {_siblings(cfg, key)})")
     return space
 
+
+def check_metrics(metrics: Sequence[str], tune: Sequence[str]) -> None:
+    """Refuse objectives that would let tuning see the evaluation period, or ignore the tuned node.
+
+    ``predict/roc_auc`` and the other ``predict/*`` scores judge the evaluation period; tuning on
+    them would make the reported score optimistic. ``predict/validation_*`` judge the period
+    before it and are what a study may optimise. A classifier study needs one of them: no
+    ``cluster/*`` metric depends on the classifier.
+    """
+    for metric in metrics:
+        if metric.startswith("predict/") and not metric.startswith("predict/validation_"):
+            raise TuningError(f"tuning.metrics: '{metric}' is scored on the evaluation period, which "
+                              f"tuning must not see; optimise "
+                              f"'{metric.replace('predict/', 'predict/validation_', 1)}' instead")
+    if "classifier" in tune and not any(m.startswith("predict/validation_") for m in metrics):
+        raise TuningError(f"tuning.tune includes classifier, but tuning.metrics {list(metrics)} does "
+                          "not depend on it; use a predict/validation_* metric "
+                          "(tuning=optuna_classifier sets predict/validation_roc_auc)")
 
 
 def _siblings(cfg: DictConfig, key: str) -> str:
@@ -74,13 +99,16 @@ def _siblings(cfg: DictConfig, key: str) -> str:
 
 
 def study_name(cfg: DictConfig, space: Mapping[str, BaseDistribution], data_hash: str, label: str) -> str:
-    """``<label>.<hash>``, the label being ``<clusterer>.<features>.<reducer>`` (the config choices);
+    """``<label>.<hash>``, the label naming the config choices (``<clusterer>.<features>.<reducer>``);
     the hash covers the data and every config value
     that is neither tuned nor a tuning budget (n_trials, timeout), so the same command — with more
     trials or not — finds the same study, and any other change starts a new one."""
     config = resolved(cfg)
     config.pop("tracking", None)
     tuning = config.get("tuning", {})
+    tuned_nodes = tuning.get("tune", ["clusterer"])
+    # The spaces of nodes this study does not tune cannot change it.
+    tuning["space"] = {k: v for k, v in (tuning.get("space") or {}).items() if k in tuned_nodes}
     for budget in ("n_trials", "timeout", "storage", "study_name", "show_progress"):
         tuning.pop(budget, None)
     fixed = {k: v for k, v in flatten(config) if k not in space}
