@@ -140,6 +140,11 @@ def test_surrogate_tree_finds_a_planted_rule():
     assert "recency_days" in rules and "lapsing" in rules and "country" not in rules
 
 
+def test_every_classifier_has_an_assigner_config():
+    # config.yaml selects `assigner: ${classifier}`: a classifier without one cannot be chosen.
+    assert sorted(p.stem for p in (CONFIGS / "assigner").glob("*.yaml")) == CLASSIFIERS
+
+
 @pytest.mark.parametrize("name", CLASSIFIERS)
 def test_every_classifier_config_builds_and_fits(name):
     classifier = build(compose_config(f"classifier={name}").classifier)

@@ -107,6 +107,22 @@ def test_logged_models_predict_through_pyfunc(tmp_path):
     assert probability.between(0, 1).all()
 
 
+def test_assigner_follows_the_classifier_choice_but_not_its_hyperparameters(tmp_path):
+    def assign_f1(*overrides):
+        cfg = compose_config("objective=assign/f1_macro", "prediction.importance_repeats=0", *overrides,
+                             cache_dir=tmp_path / "cache")
+        return run_experiment(cfg, {}, [])
+
+    default = assign_f1()
+    # Tuning the repurchase classifier (classifier.*) leaves segment assignment alone...
+    assert assign_f1("classifier.C=0.0001", "classifier.class_weight=balanced") == default
+    # ...while the assigner's own settings reach it.
+    assert assign_f1("assigner.C=0.0001") < default
+    composed = compose_config("classifier=xgboost", "classifier.max_depth=7")
+    assert composed.assigner._target_ == composed.classifier._target_ == "xgboost.XGBClassifier"
+    assert composed.assigner.max_depth == compose_config("classifier=xgboost").classifier.max_depth != 7
+
+
 def test_degenerate_clustering_finishes_with_nan_metrics_and_a_reason(tmp_path, capsys):
     cfg = compose_config("clusterer=dbscan", "clusterer.eps=0.0001", cache_dir=tmp_path / "cache")
     objective = run_experiment(cfg, {}, [])

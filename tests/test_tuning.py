@@ -107,6 +107,7 @@ def test_classifier_study_tunes_on_validation_and_keeps_the_evaluation_out(tmp_p
     assert parent["metrics.predict/validation_roc_auc"] == pytest.approx(study.best_value)
     effective = fetch_run(parent.run_id, store).config  # params hold the command; config.yaml the result
     assert effective["classifier"]["C"] == pytest.approx(study.best_params["classifier.C"])
+    assert effective["assigner"]["C"] == compose_config().assigner.C  # assignment keeps its defaults
     trial_runs = runs[runs["tags.run_kind"] == "trial"]
     assert trial_runs["metrics.predict/validation_roc_auc"].notna().all()
     assert "metrics.predict/roc_auc" not in trial_runs or trial_runs["metrics.predict/roc_auc"].isna().all()

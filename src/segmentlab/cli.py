@@ -43,7 +43,7 @@ log = logging.getLogger("segmentlab")
 DEFAULT_STORE = "sqlite:///outputs/mlflow.db"
 
 #: Config groups whose choice becomes an MLflow tag (and part of the run name).
-GROUPS = ["data", "features", "reducer", "clusterer", "classifier", "cleaning", "tuning"]
+GROUPS = ["data", "features", "reducer", "clusterer", "classifier", "assigner", "cleaning", "tuning"]
 #: Metrics shown in the console summary, in this order, when present.
 SUMMARY_METRICS = ["cluster/n_clusters", "cluster/silhouette", "cluster/calinski_harabasz",
                    "cluster/davies_bouldin", "cluster/noise_fraction", "cluster/stability_ari",
@@ -98,7 +98,8 @@ def run_experiment(cfg: DictConfig, choices: dict[str, str], overrides: list[str
             result = assess_classifiers(result, dataset, build_features(cfg),
                                         build_named_features(predicting.features, cfg.seed),
                                         build(cfg.classifier), lambda: build_segmenter(cfg), predicting,
-                                        random_state=cfg.seed, fitted=features.union)
+                                        random_state=cfg.seed, fitted=features.union,
+                                        assigner=build(cfg.assigner))
         tracker.log_result(result, resolved(cfg))
         if cfg.get("register_model"):
             example = dataset.transactions[dataset.transactions[CUSTOMER_ID].isin(result.labels.index[:60])]

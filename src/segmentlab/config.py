@@ -73,7 +73,7 @@ class ConfigError(Exception):
 
 
 #: Config nodes whose estimators are checked with scikit-learn's own parameter validation.
-CHECKED_NODES = ["reducer", "clusterer", "classifier"]
+CHECKED_NODES = ["reducer", "clusterer", "classifier", "assigner"]
 
 
 def check_command_line(args: list[str], config_dir: str) -> None:

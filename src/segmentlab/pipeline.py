@@ -221,23 +221,26 @@ def assess_classifiers(
     settings: PredictionSettings,
     random_state: int = 42,
     fitted: FeatureUnion | None = None,
+    assigner=None,
 ) -> RunResult:
     """Add segment assignment and out-of-time repurchase prediction to a run's result.
 
     ``union`` is the run's unfitted feature union (segment assignment learns from it);
     ``prediction_union`` the unfitted union repurchase prediction refits in each time window (plus
-    the segment, one-hot); ``classifier`` an unfitted classifier, cloned for each use; ``fitted``
+    the segment, one-hot); ``classifier`` the unfitted repurchase classifier and ``assigner`` the
+    unfitted segment classifier (``classifier`` when None), each cloned for every use; ``fitted``
     the run's union already fitted on the whole data, if at hand (else it is fitted here).
     """
+    assigner = classifier if assigner is None else assigner
     labels, frame = result.labels, result.features
     if labels[labels != evaluation.NOISE].nunique() < 2:  # a degenerate clustering: nothing to learn
         return replace(result, tags={**result.tags, "prediction_skipped": "fewer than 2 segments"})
     names = result.profile["name"].to_dict()
-    assignment = classification.assign_segments(frame, labels, clone(classifier), settings.test_size,
+    assignment = classification.assign_segments(frame, labels, clone(assigner), settings.test_size,
                                                 random_state=random_state)
     metrics = dict(assignment.metrics)
     metrics.update(classification.new_customer_assignment(
-        dataset.transactions, labels, lambda: clone(union), clone(classifier),
+        dataset.transactions, labels, lambda: clone(union), clone(assigner),
         n_first_invoices=settings.new_customer_invoices))
     tree_metrics, rules = classification.surrogate_tree(
         result.summary.select_dtypes("number"), labels, max_depth=settings.surrogate_depth,
