@@ -105,6 +105,12 @@ def test_logged_models_predict_through_pyfunc(tmp_path):
     repurchase = mlflow.pyfunc.load_model(f"runs:/{run_id}/repurchase_model")
     probability = repurchase.predict(repurchase.input_example)["repurchase_probability"]
     assert probability.between(0, 1).all()
+    # The evaluation customers' outcomes are logged beside both predictions.
+    scores = pd.read_csv(mlflow.artifacts.download_artifacts(f"runs:/{run_id}/tables/predict_eval_scores.csv"))
+    assert {"repurchase_probability", "will_buy", "future_spend", "predicted_spend"} <= set(scores.columns)
+    run = mlflow.get_run(run_id)
+    assert run.data.metrics["predict/spend_mae"] == pytest.approx(
+        (scores["predicted_spend"] - scores["future_spend"]).abs().mean())
 
 
 def test_assigner_follows_the_classifier_choice_but_not_its_hyperparameters(tmp_path):

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from matplotlib.figure import Figure
 from sklearn.base import clone
 from sklearn.cluster import KMeans
-from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from xgboost import XGBClassifier
@@ -30,8 +29,11 @@ from segmentlab.prediction import (
     cutoff_frame,
     data_end,
     evaluate_repurchase,
+    last_period_spend,
     lift_at,
+    scaled_poisson_regression,
     score_predictions,
+    score_spend,
 )
 from segmentlab.schema import (
     AMOUNT,
@@ -105,6 +107,11 @@ def test_cutoff_frame_on_a_hand_made_case():
     assert target.loc[6, FUTURE_SPEND] == pytest.approx(4 * 2.5 + 1 * 1.0)
     _, later = cutoff_frame(tx, START + pd.Timedelta(days=30), horizon_days=21)
     assert later.loc[1, WILL_BUY] == 1 and later.loc[4, WILL_BUY] == 1  # [cutoff, cutoff + h)
+    # The naive spend forecast: purchases (not returns) in [cutoff - h, cutoff).
+    last = last_period_spend(history, START + pd.Timedelta(days=30), horizon_days=20)
+    assert last.to_dict() == pytest.approx({6: 1.0})
+    last = last_period_spend(history, START + pd.Timedelta(days=30), horizon_days=30)
+    assert last.to_dict() == pytest.approx({1: 2.0, 2: 2.0, 4: 1.0, 6: 1.0})  # day 0 is in, the return is not
 
 
 # --- leakage ------------------------------------------------------------------------------------
@@ -236,6 +243,10 @@ def test_metric_helpers_on_known_inputs():
     assert m["predict/base_rate"] == pytest.approx(y.mean()) and m["predict/n_customers"] == 40
     assert np.isnan(score_predictions(np.ones(5), s[:5])["predict/roc_auc"])
     assert np.isnan(score_predictions(y, s * 3)["predict/brier"])  # not probabilities
+    spend = score_spend(np.array([0.0, 10.0, 30.0]), np.array([5.0, 5.0, 50.0]))
+    assert spend == pytest.approx({"predict/spend_mae": 10.0, "predict/spend_spearman": 3 ** 0.5 / 2,
+                                   "predict/spend_total_ratio": 1.5})
+    assert np.isnan(score_spend(np.zeros(3), np.ones(3))["predict/spend_total_ratio"])
 
 
 # --- the full evaluation ------------------------------------------------------------------------
@@ -245,12 +256,16 @@ def test_evaluation_reports_scores_tables_and_models():
     xgb = XGBClassifier(n_estimators=20, max_depth=2, n_jobs=1, random_state=0)
     result = evaluate_repurchase(BASE, make_union, xgb, horizon_days=60,
                                  segmenter_factory=lambda: clone(segmenter), n_rolling=3,
-                                 importance_repeats=2, spend_regressor=LinearRegression())
+                                 importance_repeats=2, spend_regressor=scaled_poisson_regression())
     m = result.metrics
     for key in ["roc_auc", "pr_auc", "brier", "lift_at_10pct", "recency_roc_auc",
                 "rfm_logreg_roc_auc", "rolling_roc_auc_mean", "rolling_roc_auc_std",
-                "spend_mae", "spend_spearman"]:
+                "spend_mae", "spend_spearman", "spend_total_ratio", "spend_last_period_mae"]:
         assert np.isfinite(m[f"predict/{key}"]), key
+    scores = result.scores
+    assert (scores["predicted_spend"] >= 0).all()
+    assert m["predict/spend_mae"] == pytest.approx((scores["predicted_spend"] - scores[FUTURE_SPEND]).abs().mean())
+    assert m["predict/spend_spearman"] > 0  # spend follows the purchase rate in this shop
     assert m["predict/n_customers"] == len(result.scores)
     rolling = result.tables["rolling"]
     assert len(rolling) == 3 and rolling["eval_cutoff"].is_monotonic_decreasing

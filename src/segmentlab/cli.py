@@ -50,7 +50,7 @@ SUMMARY_METRICS = ["cluster/n_clusters", "cluster/silhouette", "cluster/calinski
                    "cluster/ari_truth", "cluster/nmi_truth", "assign/f1_macro",
                    "assign/new_customer_f1_macro", "predict/roc_auc", "predict/validation_roc_auc",
                    "predict/recency_roc_auc",
-                   "predict/rfm_logreg_roc_auc"]
+                   "predict/rfm_logreg_roc_auc", "predict/spend_mae", "predict/spend_last_period_mae"]
 
 
 def main(cfg: DictConfig) -> float:
@@ -94,12 +94,15 @@ def run_experiment(cfg: DictConfig, choices: dict[str, str], overrides: list[str
             print(f"study {study.study_name}: best trial {best.number} {dict(best.params)}")
         result = segment_customers(features, build_segmenter(cfg), dataset, settings)
         if cfg.prediction.enabled:
-            predicting = PredictionSettings(**resolved(cfg.prediction))
+            predicting = PredictionSettings(**{k: v for k, v in resolved(cfg.prediction).items()
+                                               if k != "spend_regressor"})
+            spend = cfg.prediction.get("spend_regressor")
             result = assess_classifiers(result, dataset, build_features(cfg),
                                         build_named_features(predicting.features, cfg.seed),
                                         build(cfg.classifier), lambda: build_segmenter(cfg), predicting,
                                         random_state=cfg.seed, fitted=features.union,
-                                        assigner=build(cfg.assigner))
+                                        assigner=build(cfg.assigner),
+                                        spend_regressor=build(spend) if spend is not None else None)
         tracker.log_result(result, resolved(cfg))
         if cfg.get("register_model"):
             example = dataset.transactions[dataset.transactions[CUSTOMER_ID].isin(result.labels.index[:60])]

@@ -73,7 +73,7 @@ class ConfigError(Exception):
 
 
 #: Config nodes whose estimators are checked with scikit-learn's own parameter validation.
-CHECKED_NODES = ["reducer", "clusterer", "classifier", "assigner"]
+CHECKED_NODES = ["reducer", "clusterer", "classifier", "assigner", "prediction.spend_regressor"]
 
 
 def check_command_line(args: list[str], config_dir: str) -> None:
@@ -136,8 +136,8 @@ def _check_estimator_params(cfg: DictConfig) -> None:
     from sklearn.utils._param_validation import InvalidParameterError
 
     for node_name in CHECKED_NODES:
-        node = cfg.get(node_name)
-        if node is None or "_target_" not in node:
+        node = OmegaConf.select(cfg, node_name)
+        if not isinstance(node, DictConfig) or "_target_" not in node:
             continue
         try:
             estimator = build(node)

@@ -222,13 +222,15 @@ def assess_classifiers(
     random_state: int = 42,
     fitted: FeatureUnion | None = None,
     assigner=None,
+    spend_regressor=None,
 ) -> RunResult:
     """Add segment assignment and out-of-time repurchase prediction to a run's result.
 
     ``union`` is the run's unfitted feature union (segment assignment learns from it);
     ``prediction_union`` the unfitted union repurchase prediction refits in each time window (plus
     the segment, one-hot); ``classifier`` the unfitted repurchase classifier and ``assigner`` the
-    unfitted segment classifier (``classifier`` when None), each cloned for every use; ``fitted``
+    unfitted segment classifier (``classifier`` when None), each cloned for every use;
+    ``spend_regressor`` the unfitted regressor of spend in the horizon (None skips it); ``fitted``
     the run's union already fitted on the whole data, if at hand (else it is fitted here).
     """
     assigner = classifier if assigner is None else assigner
@@ -250,11 +252,12 @@ def assess_classifiers(
         dataset.transactions, lambda: clone(prediction_union), clone(classifier),
         horizon_days=settings.horizon_days, segmenter_factory=segmenter_factory,
         n_rolling=settings.n_rolling, random_state=random_state,
-        importance_repeats=settings.importance_repeats)
+        importance_repeats=settings.importance_repeats, spend_regressor=spend_regressor)
     metrics.update(repurchase.metrics)
     predictors = repurchase.model.features(dataset.transactions)
     tables = {"assign_confusion": assignment.confusion, "repurchase_features": predictors.head(200),
               "segment_rules": pd.DataFrame({"rules": rules.splitlines()}),
+              "predict_eval_scores": repurchase.scores,  # per customer: outcome beside prediction
               **{f"predict_{k}": v for k, v in repurchase.tables.items()}}
     figures = {f"predict_{k}": v for k, v in repurchase.figures.items()}
     fitted_union = fitted if fitted is not None else clone(union).fit(dataset.transactions)

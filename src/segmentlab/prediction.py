@@ -30,7 +30,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.stats import spearmanr
 from sklearn.base import BaseEstimator, clone
 from sklearn.inspection import permutation_importance
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, PoissonRegressor
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -83,6 +83,27 @@ def cutoff_frame(transactions: pd.DataFrame, cutoff: pd.Timestamp | str,
         FUTURE_SPEND: spend.reindex(customers, fill_value=0.0).to_numpy(float),
     }, index=customers)
     return history, target
+
+
+def last_period_spend(history: pd.DataFrame, cutoff: pd.Timestamp | str,
+                      horizon_days: int = 90) -> pd.Series:
+    """Purchase value per customer in ``[cutoff - horizon_days, cutoff)``: the naive forecast
+    of ``future_spend`` (next period = last period). Customers absent there are missing."""
+    cutoff = pd.Timestamp(cutoff)
+    dates = history[INVOICE_DATE]
+    last = history[(dates >= cutoff - pd.Timedelta(days=horizon_days)) & (dates < cutoff)
+                   & ~history[IS_RETURN]]
+    return last.groupby(CUSTOMER_ID)[AMOUNT].sum()
+
+
+def score_spend(actual: np.ndarray, predicted: np.ndarray, prefix: str = "predict/spend_") -> dict[str, float]:
+    """Mean absolute error, Spearman rank correlation and total predicted / total actual."""
+    actual, predicted = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)
+    total = actual.sum()
+    ranked = len(actual) > 1 and np.ptp(actual) > 0 and np.ptp(predicted) > 0
+    return {f"{prefix}mae": float(np.abs(predicted - actual).mean()),
+            f"{prefix}spearman": float(spearmanr(predicted, actual).statistic) if ranked else float("nan"),
+            f"{prefix}total_ratio": float(predicted.sum() / total) if total > 0 else float("nan")}
 
 
 def lift_at(y_true: np.ndarray, scores: np.ndarray, fraction: float = 0.1) -> float:
@@ -236,8 +257,9 @@ class RepurchaseResult:
     evaluated_model : RepurchaseModel
         Trained at the train cutoff: the one the metrics judge.
     scores : DataFrame
-        Eval customers: ``repurchase_probability``, ``will_buy``, ``future_spend`` (and
-        ``segment`` in training-window labels with a segmenter).
+        Eval customers: ``repurchase_probability``, ``will_buy``, ``future_spend`` (plus
+        ``predicted_spend`` with a spend regressor, and ``segment`` in training-window labels
+        with a segmenter).
     """
 
     metrics: dict[str, float]
@@ -254,6 +276,7 @@ class _Window:
     base: pd.DataFrame
     target: pd.DataFrame
     rfm: pd.DataFrame
+    last_spend: pd.Series  # purchase value in the horizon before the cutoff, per target customer
 
 
 @dataclass(frozen=True)
@@ -266,6 +289,25 @@ class _Round:
     y_eval: pd.DataFrame
     scores: pd.Series
     segments: pd.Series | None
+
+
+def scaled_poisson_regression(alpha: float = 1e-3, max_iter: int = 100) -> Pipeline:
+    """Poisson GLM (log link) behind a StandardScaler: expected spend in the horizon.
+
+    On the real file it beats the naive last-period forecast on every spend metric (see the
+    README); a Poisson loss predicts means, so predicted totals stay close to actual ones.
+    Newton-Cholesky converges in a few iterations on these few dozen features, where lbfgs
+    needs more than a thousand on the synthetic data and gives the same fit on the real file.
+
+    Parameters
+    ----------
+    alpha : float
+        L2 penalty strength.
+    max_iter : int
+        Newton iterations.
+    """
+    return make_pipeline(StandardScaler(),
+                         PoissonRegressor(alpha=alpha, solver="newton-cholesky", max_iter=max_iter))
 
 
 def evaluate_repurchase(
@@ -310,7 +352,9 @@ def evaluate_repurchase(
     importance_repeats : int
         Permutations per feature; 0 skips the importance table and figure.
     spend_regressor : estimator or None
-        Learns ``log1p(future_spend)`` for ``predict/spend_mae`` and ``predict/spend_spearman``.
+        Learns ``future_spend`` on the training window; scored on the eval window by
+        ``predict/spend_mae``, ``predict/spend_spearman`` and ``predict/spend_total_ratio``,
+        beside the naive last-period forecast (``predict/spend_last_period_*``).
 
     Returns
     -------
@@ -337,10 +381,15 @@ def evaluate_repurchase(
         for key in ["roc_auc", "recency_roc_auc", "rfm_logreg_roc_auc"]:
             metrics[f"predict/rolling_{key}_mean"] = float(tables["rolling"][key].mean())
         metrics["predict/rolling_roc_auc_std"] = float(tables["rolling"]["roc_auc"].std())
-    if spend_regressor is not None:
-        metrics.update(_spend_metrics(main, spend_regressor))
-    final = _fit_model(windows.get(eval_cutoff), classifier, segmenter_factory, horizon_days)[0]
     scores = main.y_eval.assign(repurchase_probability=main.scores)
+    if spend_regressor is not None:
+        spend = _predict_spend(main, spend_regressor)
+        actual = main.y_eval[FUTURE_SPEND].to_numpy()
+        metrics.update(score_spend(actual, spend))
+        metrics.update(score_spend(actual, windows.get(eval_cutoff).last_spend.to_numpy(),
+                                   prefix="predict/spend_last_period_"))
+        scores["predicted_spend"] = spend
+    final = _fit_model(windows.get(eval_cutoff), classifier, segmenter_factory, horizon_days)[0]
     if main.segments is not None:
         scores[SEGMENT] = main.segments
     metrics["time/predict_seconds"] = perf_counter() - start
@@ -413,7 +462,8 @@ class _Windows:
             union = self.make_features()
             base = _base_features(union, history)
             rfm = rfm_baseline_features(history, cutoff).reindex(target.index)
-            self._done[cutoff] = _Window(union, base, target, rfm)
+            last = last_period_spend(history, cutoff, self.horizon_days).reindex(target.index, fill_value=0.0)
+            self._done[cutoff] = _Window(union, base, target, rfm, last)
         return self._done[cutoff]
 
 
@@ -532,10 +582,8 @@ def _by_segment(pair: _Round) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _spend_metrics(pair: _Round, regressor: BaseEstimator) -> dict[str, float]:
-    """Spend in the horizon learnt on a log scale (a few wholesalers dominate the raw sum)."""
-    model = clone(regressor).fit(pair.X_train, np.log1p(pair.y_train[FUTURE_SPEND].clip(lower=0)))
-    predicted = np.expm1(model.predict(pair.X_eval)).clip(min=0)
-    actual = pair.y_eval[FUTURE_SPEND].to_numpy()
-    return {"predict/spend_mae": float(np.abs(predicted - actual).mean()),
-            "predict/spend_spearman": float(spearmanr(predicted, actual).statistic)}
+def _predict_spend(pair: _Round, regressor: BaseEstimator) -> np.ndarray:
+    """Spend in the horizon, learnt on the raw scale so that predictions are means and add up
+    (a Poisson loss suits a non-negative target with many zeros; see ``scaled_poisson_regression``)."""
+    model = clone(regressor).fit(pair.X_train, pair.y_train[FUTURE_SPEND].clip(lower=0).to_numpy())
+    return np.asarray(model.predict(pair.X_eval), dtype=float).clip(min=0)
