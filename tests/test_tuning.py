@@ -187,6 +187,27 @@ def test_killed_study_loses_no_finished_trial(tmp_path):
     assert not [t for t in after if t.state == TrialState.RUNNING]
 
 
+def test_a_worker_killed_inside_ask_leaves_a_trial_the_next_worker_recovers(tmp_path, monkeypatch):
+    study = optuna.create_study(storage=storage(tmp_path), study_name="s")
+    space = {"clusterer.n_clusters": IntDistribution(2, 9)}
+    create = study._storage.create_new_trial
+
+    def create_then_die(*args, **kwargs):  # the process dies right after the trial row exists
+        create(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(study._storage, "create_new_trial", create_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        tuning.ask(study, space, n_trials=3)
+    monkeypatch.undo()
+    assert tuning.remaining(study, 3) == 2  # the orphan holds a slot...
+    monkeypatch.setattr(tuning, "_alive", lambda pid: False)  # ...until its worker is known dead
+    assert tuning.recover_interrupted(study) == 1
+    (orphan,) = study.trials
+    assert orphan.state == TrialState.FAIL and orphan.user_attrs["interrupted"]
+    assert tuning.remaining(study, 3) == 3 and not tuning.counted(orphan)
+
+
 def test_two_concurrent_workers_share_one_study_exactly(tmp_path):
     optuna.create_study(storage=storage(tmp_path))  # create the schema before the race
     first, second = worker(tmp_path, 10), worker(tmp_path, 10)

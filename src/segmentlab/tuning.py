@@ -26,7 +26,7 @@ from typing import Any
 import optuna
 from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from segmentlab.cache import stable_hash
 from segmentlab.config import build, flatten, resolved
@@ -192,9 +192,17 @@ def remaining(study: optuna.Study, n_trials: int) -> int:
 
 
 def ask(study: optuna.Study, space: Mapping[str, BaseDistribution], n_trials: int) -> optuna.Trial | None:
-    """Ask for a trial, or None when another worker took the last slot first."""
-    trial = study.ask(dict(space))
-    study._storage.set_trial_system_attr(trial._trial_id, "segmentlab_worker", _WORKER)
+    """Ask for a trial, or None when another worker took the last slot first.
+
+    Like ``study.ask(space)``, except that the trial is born owned by this worker: creation and
+    ownership are one storage write, so a worker killed at any instant leaves no RUNNING trial
+    that :func:`recover_interrupted` cannot attribute (one would hold a slot for ever).
+    """
+    owned = create_trial(state=TrialState.RUNNING, system_attrs={"segmentlab_worker": _WORKER})
+    study._thread_local.cached_all_trials = None  # as Study.ask: the sampler sees every finished trial
+    trial = optuna.Trial(study, study._storage.create_new_trial(study._study_id, template_trial=owned))
+    for name, distribution in space.items():
+        trial._suggest(name, distribution)
     earlier = [t for t in study.get_trials(deepcopy=False)
                if t.number < trial.number and (counted(t) or t.state == TrialState.RUNNING)]
     if len(earlier) >= n_trials:
