@@ -111,6 +111,7 @@ def test_logged_models_predict_through_pyfunc(tmp_path):
     run = mlflow.get_run(run_id)
     assert run.data.metrics["predict/spend_mae"] == pytest.approx(
         (scores["predicted_spend"] - scores["future_spend"]).abs().mean())
+    assert run.data.metrics["predict/spend_mae"] < run.data.metrics["predict/spend_last_period_mae"]
 
 
 def test_assigner_follows_the_classifier_choice_but_not_its_hyperparameters(tmp_path):

@@ -66,7 +66,7 @@ def test_build_converts_lists():
         (["clusterer.n_clusters=abc"], r"clusterer\.n_clusters: .*must be an int in the range \[1, inf\)"),
         (["-m", "clusterer.n_clusters=3,0"], r"clusterer\.n_clusters: .*Got 0 instead"),
         (["reducer=pca", "reducer.n_components=-3"], r"reducer\.n_components: .*range"),
-        (["prediction.spend_regressor.alpha=-1"], r"prediction\.spend_regressor\.alpha: .*range"),
+        (["prediction.spend_regressor.max_depth=0"], r"prediction\.spend_regressor\.max_depth: .*range"),
         (["assigner=random_forest", "assigner.max_depth=0"], r"assigner\.max_depth: .*range"),
     ],
     ids=["option", "option-in-sweep-list", "key", "type", "range-in-sweep", "reducer-range",
