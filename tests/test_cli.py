@@ -106,7 +106,8 @@ def test_logged_models_predict_through_pyfunc(tmp_path):
     probability = repurchase.predict(repurchase.input_example)["repurchase_probability"]
     assert probability.between(0, 1).all()
     # The evaluation customers' outcomes are logged beside both predictions.
-    scores = pd.read_csv(mlflow.artifacts.download_artifacts(f"runs:/{run_id}/tables/predict_eval_scores.csv"))
+    table = mlflow.artifacts.download_artifacts(f"runs:/{run_id}/tables/predict_eval_scores.csv")
+    scores = pd.read_csv(table)
     assert {"repurchase_probability", "will_buy", "future_spend", "predicted_spend"} <= set(scores.columns)
     run = mlflow.get_run(run_id)
     assert run.data.metrics["predict/spend_mae"] == pytest.approx(

@@ -265,7 +265,8 @@ def test_evaluation_reports_scores_tables_and_models():
         assert np.isfinite(m[f"predict/{key}"]), key
     scores = result.scores
     assert (scores["predicted_spend"] >= 0).all()
-    assert m["predict/spend_mae"] == pytest.approx((scores["predicted_spend"] - scores[FUTURE_SPEND]).abs().mean())
+    errors = (scores["predicted_spend"] - scores[FUTURE_SPEND]).abs()
+    assert m["predict/spend_mae"] == pytest.approx(errors.mean())
     assert m["predict/spend_spearman"] > 0  # spend follows the purchase rate in this shop
     assert m["predict/spend_mae"] < m["predict/spend_last_period_mae"]  # beats "next = last"
     assert m["predict/n_customers"] == len(result.scores)

@@ -50,6 +50,16 @@ MODELS = {
 }
 
 
+def spend_metrics(transactions, cfg, model) -> dict[str, float]:
+    """``predict/spend_*`` of one regressor under the project's default evaluation."""
+    union = build_named_features(list(cfg.prediction.features), cfg.seed)
+    result = evaluate_repurchase(transactions, lambda: clone(union), build(cfg.classifier),
+                                 horizon_days=cfg.prediction.horizon_days,
+                                 segmenter_factory=lambda: build_segmenter(cfg),
+                                 importance_repeats=0, spend_regressor=clone(model))
+    return {k.removeprefix("predict/"): v for k, v in result.metrics.items() if "spend" in k}
+
+
 def data_sets(real: str) -> dict[str, list[str]]:
     return {"real": ["data=online_retail", f"data.path={real}"], "synthetic": [],
             "synthetic_150": ["data.n_customers=150", "data.n_lines=6000"]}
@@ -67,13 +77,8 @@ def main() -> None:
             cfg = compose("config", overrides=overrides)
         transactions = load_dataset(build(cfg.data), build(cfg.cleaning),
                                     cache_dir=ROOT / "outputs" / "cache").transactions
-        union = build_named_features(list(cfg.prediction.features), cfg.seed)
         for model_name, model in MODELS.items():
-            result = evaluate_repurchase(transactions, lambda: clone(union), build(cfg.classifier),
-                                         horizon_days=cfg.prediction.horizon_days,
-                                         segmenter_factory=lambda: build_segmenter(cfg),
-                                         importance_repeats=0, spend_regressor=clone(model))
-            m = {k.removeprefix("predict/"): v for k, v in result.metrics.items() if "spend" in k}
+            m = spend_metrics(transactions, cfg, model)
             rows.append({"data": data_name, "model": model_name, **m})
             print(f"{data_name:<14} {model_name:<24} MAE {m['spend_mae']:>10,.0f} "
                   f"(naive {m['spend_last_period_mae']:,.0f})   Spearman {m['spend_spearman']:.3f} "

@@ -96,7 +96,8 @@ def last_period_spend(history: pd.DataFrame, cutoff: pd.Timestamp | str,
     return last.groupby(CUSTOMER_ID)[AMOUNT].sum()
 
 
-def score_spend(actual: np.ndarray, predicted: np.ndarray, prefix: str = "predict/spend_") -> dict[str, float]:
+def score_spend(actual: np.ndarray, predicted: np.ndarray,
+                prefix: str = "predict/spend_") -> dict[str, float]:
     """Mean absolute error, Spearman rank correlation and total predicted / total actual."""
     actual, predicted = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)
     total = actual.sum()
