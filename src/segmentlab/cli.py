@@ -94,15 +94,12 @@ def run_experiment(cfg: DictConfig, choices: dict[str, str], overrides: list[str
             print(f"study {study.study_name}: best trial {best.number} {dict(best.params)}")
         result = segment_customers(features, build_segmenter(cfg), dataset, settings)
         if cfg.prediction.enabled:
-            predicting = PredictionSettings(**{k: v for k, v in resolved(cfg.prediction).items()
-                                               if k != "spend_regressor"})
-            spend = cfg.prediction.get("spend_regressor")
+            predicting = PredictionSettings(**build(cfg.prediction))  # builds the spend regressor too
             result = assess_classifiers(result, dataset, build_features(cfg),
                                         build_named_features(predicting.features, cfg.seed),
                                         build(cfg.classifier), lambda: build_segmenter(cfg), predicting,
                                         random_state=cfg.seed, fitted=features.union,
-                                        assigner=build(cfg.assigner),
-                                        spend_regressor=build(spend) if spend is not None else None)
+                                        assigner=build(cfg.assigner))
         tracker.log_result(result, resolved(cfg))
         if cfg.get("register_model"):
             example = dataset.transactions[dataset.transactions[CUSTOMER_ID].isin(result.labels.index[:60])]

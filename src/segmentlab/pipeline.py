@@ -13,7 +13,7 @@ from time import perf_counter
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, clone
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from segmentlab import classification, evaluation, plots, prediction, segments
@@ -61,6 +61,7 @@ class PredictionSettings:
     importance_repeats: int = 5
     surrogate_depth: int = 3
     test_size: float = 0.25
+    spend_regressor: BaseEstimator | None = None  # unfitted regressor of spend in the horizon; None skips it
 
 
 @dataclass(frozen=True)
@@ -222,15 +223,13 @@ def assess_classifiers(
     random_state: int = 42,
     fitted: FeatureUnion | None = None,
     assigner=None,
-    spend_regressor=None,
 ) -> RunResult:
     """Add segment assignment and out-of-time repurchase prediction to a run's result.
 
     ``union`` is the run's unfitted feature union (segment assignment learns from it);
     ``prediction_union`` the unfitted union repurchase prediction refits in each time window (plus
     the segment, one-hot); ``classifier`` the unfitted repurchase classifier and ``assigner`` the
-    unfitted segment classifier (``classifier`` when None), each cloned for every use;
-    ``spend_regressor`` the unfitted regressor of spend in the horizon (None skips it); ``fitted``
+    unfitted segment classifier (``classifier`` when None), each cloned for every use; ``fitted``
     the run's union already fitted on the whole data, if at hand (else it is fitted here).
     """
     assigner = classifier if assigner is None else assigner
@@ -252,7 +251,7 @@ def assess_classifiers(
         dataset.transactions, lambda: clone(prediction_union), clone(classifier),
         horizon_days=settings.horizon_days, segmenter_factory=segmenter_factory,
         n_rolling=settings.n_rolling, random_state=random_state,
-        importance_repeats=settings.importance_repeats, spend_regressor=spend_regressor)
+        importance_repeats=settings.importance_repeats, spend_regressor=settings.spend_regressor)
     metrics.update(repurchase.metrics)
     predictors = repurchase.model.features(dataset.transactions)
     tables = {"assign_confusion": assignment.confusion, "repurchase_features": predictors.head(200),
