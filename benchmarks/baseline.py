@@ -49,8 +49,8 @@ def framework(path: str) -> int:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from segmentlab.cleaning import TransactionCleaner
-    from segmentlab.data import OnlineRetailFile, load_dataset
+    from segmentlab.data.cleaning import TransactionCleaner
+    from segmentlab.data.loading import OnlineRetailFile, load_dataset
     from segmentlab.features.rfm import RFMFeatures
 
     dataset = load_dataset(OnlineRetailFile(path), TransactionCleaner(), cache_dir=None)

@@ -34,8 +34,8 @@ def measure_one(data: str, feature_set: str) -> dict:
 
     from segmentlab.cache import FrameCache
     from segmentlab.config import build, build_features
-    from segmentlab.data import load_dataset
-    from segmentlab.pipeline import compute_features
+    from segmentlab.data.loading import load_dataset
+    from segmentlab.features.matrix import compute_features
 
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
         cfg = compose("config", overrides=["data=online_retail", f"data.path={data}",

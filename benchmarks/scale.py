@@ -45,8 +45,8 @@ def generate(n_lines: int, path: Path, fmt: str) -> dict:
     import pyarrow.csv as pv
     import pyarrow.parquet as pq
 
+    from segmentlab.data.synthetic import SyntheticTransactions
     from segmentlab.schema import SOURCE_COLUMNS
-    from segmentlab.synthetic import SyntheticTransactions
 
     start = time.perf_counter()
     source = SyntheticTransactions(n_customers=max(n_lines // LINES_PER_CUSTOMER, 1),
@@ -70,8 +70,8 @@ def generate(n_lines: int, path: Path, fmt: str) -> dict:
 
 def measure(path: Path, tfidf: bool, word2vec: bool) -> dict:
     """Time each stage in this process; return seconds and high-water memory per stage."""
-    from segmentlab.cleaning import TransactionCleaner
-    from segmentlab.data import OnlineRetailFile
+    from segmentlab.data.cleaning import TransactionCleaner
+    from segmentlab.data.loading import OnlineRetailFile
     from segmentlab.features.behaviour import BehaviourFeatures
     from segmentlab.features.rfm import RFMFeatures
 

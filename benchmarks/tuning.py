@@ -22,11 +22,12 @@ from hydra import compose, initialize_config_dir
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from segmentlab import tuning  # noqa: E402
-from segmentlab.cli import _evaluate_trial, _settings  # noqa: E402
-from segmentlab.config import build, build_features, flatten, resolved  # noqa: E402
-from segmentlab.data import load_dataset  # noqa: E402
-from segmentlab.pipeline import compute_features  # noqa: E402
+from segmentlab.config import flatten  # noqa: E402
+from segmentlab.data.loading import load_dataset  # noqa: E402
+from segmentlab.features.matrix import compute_features  # noqa: E402
+from segmentlab.study import tuning  # noqa: E402
+from segmentlab.study.experiment import assemble  # noqa: E402
+from segmentlab.study.trials import TrialEvaluator  # noqa: E402
 
 
 def measure(data: str, n_trials: int) -> dict:
@@ -37,25 +38,24 @@ def measure(data: str, n_trials: int) -> dict:
                  f"tuning.storage=sqlite:///{tmp}/optuna.db", f"tracking.tracking_uri=sqlite:///{tmp}/mlflow.db",
                  f"tracking.artifact_location={tmp}/artifacts"]
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
-    dataset = load_dataset(build(cfg.data), build(cfg.cleaning), cache_dir=cfg.cache_dir)
-    features = compute_features(dataset, build_features(cfg))
-    space = tuning.search_space(cfg, "kmeans")
-    settings = _settings(cfg)
+        experiment = assemble(compose("config", overrides=overrides))
+    dataset = load_dataset(experiment.source, experiment.cleaner, cache_dir=experiment.config.cache_dir)
+    features = compute_features(dataset, experiment.features())
+    space = tuning.search_space(experiment.config, {"clusterer": "kmeans"})
+    score = TrialEvaluator(experiment, features, dataset)
     estimator_seconds = []
 
-    def evaluate(trial_cfg):
-        outcome = _evaluate_trial(trial_cfg, features=features, dataset=dataset, settings=settings)
+    def evaluate(trial):
+        outcome = score(trial)
         estimator_seconds.append(outcome.metrics["time/estimator_seconds"])
         return outcome
 
-    tracker = build(cfg.tracking)
-    config = resolved(cfg)
+    tracker, config = experiment.tracker, experiment.resolved_config()
     with tracker.run("benchmark", dict(flatten(config)), {}, config, overrides):
-        study = tuning.open_study(cfg, space, dataset.data_hash, "benchmark")
+        study = tuning.open_study(experiment.config, space, dataset.data_hash, "benchmark")
         tracker.link_study(study)
         start = perf_counter()
-        tuning.optimize(study, cfg, space, evaluate, tracker)
+        tuning.optimize(study, experiment, space, evaluate)
         wall = perf_counter() - start
     inside = sum(estimator_seconds)
     return {"trials": len(estimator_seconds), "customers": len(features.frame), "wall_seconds": wall,

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
+import segmentlab.config  # noqa: F401  (registers the typed settings with Hydra)
 from segmentlab.schema import (
     AMOUNT,
     CLEAN_COLUMNS,
@@ -96,3 +97,11 @@ def clean_lines(rows: list[tuple]) -> pd.DataFrame:
     frame[AMOUNT] = frame[QUANTITY] * frame[UNIT_PRICE]
     frame[IS_RETURN] = frame[INVOICE_NO].str.startswith("C")
     return frame[CLEAN_COLUMNS]
+
+
+def run_experiment(cfg, choices: dict | None = None, overrides: list | None = None) -> float:
+    """What ``run.py`` does with a composed config: assemble the experiment and run it."""
+    from segmentlab.study.experiment import assemble
+    from segmentlab.study.runner import run
+
+    return run(assemble(cfg, choices or {}, overrides or []))

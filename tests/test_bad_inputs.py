@@ -1,7 +1,7 @@
 """A corpus of malformed input files, generated here: each loads with every row accounted for,
 or fails with exit status 2 and one line naming the file.
 
-Outcomes, decided once for the whole project (see ``segmentlab.data``):
+Outcomes, decided once for the whole project (see ``segmentlab.data.loading``):
 
 * a cell that is not what its column holds, a date after today, a missing, renamed or
   duplicated column, a wrong delimiter or encoding and a damaged file are rejected;
@@ -25,8 +25,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from segmentlab.cleaning import TransactionCleaner
-from segmentlab.data import LAYOUTS, OnlineRetailFile, load_dataset
+from segmentlab.data.cleaning import TransactionCleaner
+from segmentlab.data.loading import LAYOUTS, OnlineRetailFile, load_dataset
 from segmentlab.schema import DESCRIPTION, IS_RETURN, QUANTITY, DataError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,8 +24,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from segmentlab.eda import eda_report
-from segmentlab.reporting import CHROMIUM_FLAGS, study_report
+from segmentlab.reports.eda import eda_report
+from segmentlab.reports.html import CHROMIUM_FLAGS
+from segmentlab.reports.study import study_report
 from tests.test_reports import EDA_IDS, HOSTILE, STUDY_IDS, make_dataset, make_study
 
 CHROMIUM = Path("/usr/bin/chromium")

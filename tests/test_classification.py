@@ -13,18 +13,18 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import FeatureUnion
 from xgboost import XGBClassifier
 
-from segmentlab.classification import (
+from segmentlab.config import build
+from segmentlab.features.behaviour import BehaviourFeatures
+from segmentlab.features.rfm import RFMFeatures
+from segmentlab.prediction.assignment import (
     SegmentAssigner,
     assign_segments,
     encode_labels,
     first_invoices,
     new_customer_assignment,
-    scaled_logistic_regression,
     surrogate_tree,
 )
-from segmentlab.config import build
-from segmentlab.features.behaviour import BehaviourFeatures
-from segmentlab.features.rfm import RFMFeatures
+from segmentlab.prediction.estimators import scaled_logistic_regression
 from segmentlab.schema import CUSTOMER_ID, INVOICE_DATE, INVOICE_NO, IS_RETURN
 from tests.conftest import CONFIGS, compose_config
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 
 from segmentlab.cache import stable_hash
-from segmentlab.cleaning import NON_PRODUCT_CODES, TransactionCleaner
+from segmentlab.data.cleaning import NON_PRODUCT_CODES, TransactionCleaner
 from segmentlab.schema import (
     AMOUNT,
     CLEAN_COLUMNS,
@@ -264,7 +264,7 @@ def test_cleaner_matches_row_by_row_reference(lines, params):
 @pytest.mark.real_data
 @pytest.mark.skipif(not os.environ.get("SEGMENTLAB_DATA"), reason="SEGMENTLAB_DATA is not set")
 def test_real_file_cleaning_figures():
-    from segmentlab.data import OnlineRetailFile
+    from segmentlab.data.loading import OnlineRetailFile
 
     raw = OnlineRetailFile().read()
     clean, ledger = TransactionCleaner().clean(raw)

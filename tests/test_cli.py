@@ -10,8 +10,8 @@ import sys
 import mlflow
 import pandas as pd
 import pytest
+from conftest import run_experiment
 
-from segmentlab.cli import run_experiment
 from tests.conftest import FAST, ROOT, compose_config
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"

@@ -14,8 +14,9 @@ from sklearn.cluster import AgglomerativeClustering
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from segmentlab.clustering import SampledAgglomerative
+from segmentlab.segmentation.clustering import SampledAgglomerative
 
 CLUSTERER_CONFIGS = sorted((Path(__file__).parents[1] / "configs" / "clusterer").glob("*.yaml"))
 
@@ -123,3 +124,8 @@ def test_sampled_agglomerative_clones_and_checks_params(blobs):
         SampledAgglomerative(n_clusters=10, max_samples=5).fit(X)
     with pytest.raises(ValueError, match="linkage"):
         SampledAgglomerative(linkage="centroid").fit(X)
+
+
+@parametrize_with_checks([SampledAgglomerative(n_clusters=3, max_samples=50)])
+def test_sampled_agglomerative_follows_the_scikit_learn_contract(estimator, check):
+    check(estimator)

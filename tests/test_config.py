@@ -60,7 +60,8 @@ def test_build_converts_lists():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["clusterer=kmean"], r"unknown option 'kmean' for clusterer; choose from agglomerative, dbscan"),
+        (["clusterer=kmean"], "unknown option 'kmean' for clusterer; choose from "
+         + ", ".join(sorted(p.stem for p in (CONFIGS / "clusterer").glob("*.yaml")))),
         (["-m", "features=[rfm],[rfm,tfidff]"], r"unknown option 'tfidff' for features"),
         (["clusterer.n_clusterz=4"], r"unknown key 'clusterer.n_clusterz'; keys under clusterer: n_clusters"),
         (["clusterer.n_clusters=abc"], r"clusterer\.n_clusters: .*must be an int in the range \[1, inf\)"),

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from segmentlab.cache import file_hash
-from segmentlab.cleaning import TransactionCleaner
-from segmentlab.data import LAYOUTS, OnlineRetailFile, load_dataset
+from segmentlab.data.cleaning import TransactionCleaner
+from segmentlab.data.loading import LAYOUTS, OnlineRetailFile, load_dataset
 from segmentlab.schema import (
     AMOUNT,
     CLEAN_COLUMNS,

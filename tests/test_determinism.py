@@ -17,8 +17,10 @@ SCRIPT = """
 import hashlib, json, sys
 from hydra import compose, initialize_config_dir
 from segmentlab.config import build, build_features, build_segmenter
-from segmentlab.data import load_dataset
-from segmentlab.pipeline import cluster_customers, compute_features, EvaluationSettings
+from segmentlab.data.loading import load_dataset
+from segmentlab.features.matrix import compute_features
+from segmentlab.segmentation.segmenting import cluster_customers
+from segmentlab.settings import EvaluationSettings
 feature_sets, clusterers = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 fast = ["data.n_customers=150", "data.n_lines=6000", "tracking=none", "cache_dir=null"]
 out = {}

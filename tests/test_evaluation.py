@@ -12,7 +12,7 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 
-from segmentlab.evaluation import DOMINANT_SHARE, bic, evaluate_clustering, stability
+from segmentlab.segmentation.evaluation import DOMINANT_SHARE, bic, evaluate_clustering, stability
 
 QUALITY = ["cluster/silhouette", "cluster/calinski_harabasz", "cluster/davies_bouldin",
            "cluster/dbcv"]
@@ -68,6 +68,16 @@ def test_shares_on_hand_made_labelling():
     assert metrics["cluster/min_cluster_share"] == pytest.approx(2 / 12)
     assert metrics["cluster/max_cluster_share"] == pytest.approx(5 / 12)
     assert metrics["cluster/noise_fraction"] == pytest.approx(2 / 12)
+    shares = np.array([5, 3, 2]) / 10  # balance ignores noise
+    assert metrics["cluster/size_balance"] == pytest.approx(-(shares * np.log(shares)).sum() / np.log(3))
+
+
+@pytest.mark.parametrize(("labels", "balance"), [([0, 0, 1, 1, 2, 2], 1.0), ([0] * 6, np.nan),
+                                                  ([0] * 999 + [1], 0.0114)])
+def test_size_balance_is_one_for_equal_sizes_and_low_when_one_dominates(labels, balance):
+    X = np.random.default_rng(0).normal(size=(len(labels), 2))
+    value = evaluate_clustering(X, np.array(labels))[0]["cluster/size_balance"]
+    assert (np.isnan(value) and np.isnan(balance)) or value == pytest.approx(balance, abs=1e-3)
 
 
 def test_sampled_silhouette_is_seeded_and_close(blobs):

@@ -290,7 +290,7 @@ def test_evaluation_basket_cap_and_excludes_basket_items():
 def test_word2vec_report_runs_evaluation():
     frame = make_transactions(n_customers=60, days=200)
     model = small_w2v(evaluate=True, holdout_days=60, eval_k=3).fit(frame)
-    metrics, _ = model.report()
+    metrics, _ = model.report(frame)
     assert metrics["products/n_eval_baskets"] > 0
     for key in ["products/hit_rate_at_3", "products/popularity_hit_rate_at_3"]:
         assert 0.0 <= metrics[key] <= 1.0
@@ -305,4 +305,4 @@ def test_evaluation_without_training_window_is_nan(transactions):
     assert metrics["products/n_eval_baskets"] == 0
     # and the feature set still fits, reporting NaN rather than failing
     model = small_w2v(evaluate=True, holdout_days=10_000).fit(transactions)
-    assert np.isnan(model.report()[0]["products/popularity_hit_rate_at_10"])
+    assert np.isnan(model.report(transactions)[0]["products/popularity_hit_rate_at_10"])

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from sklearn.datasets import make_blobs
 from sklearn.metrics import silhouette_score
 
-from segmentlab.plots import customer_map, profile_heatmap, segment_sizes, silhouette_plot
+from segmentlab.reports.plots import customer_map, profile_heatmap, segment_sizes, silhouette_plot
 
 NAMES = {0: "loyal", 1: "lapsed", 2: "big spenders"}
 

@@ -18,23 +18,21 @@ from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from xgboost import XGBClassifier
 
-from segmentlab.classification import scaled_logistic_regression
+from segmentlab.customers import snapshot_date as data_end
 from segmentlab.features.behaviour import BehaviourFeatures
 from segmentlab.features.rfm import RFMFeatures
-from segmentlab.prediction import (
+from segmentlab.prediction.estimators import scaled_logistic_regression
+from segmentlab.prediction.repurchase import RepurchaseValidation, evaluate_repurchase
+from segmentlab.prediction.scoring import lift_at, score_predictions, score_spend
+from segmentlab.prediction.windows import (
     FUTURE_SPEND,
     WILL_BUY,
-    RepurchaseValidation,
     WindowError,
-    _Windows,
+    Windows,
     cutoff_frame,
-    data_end,
-    evaluate_repurchase,
     last_period_spend,
-    lift_at,
-    score_predictions,
-    score_spend,
 )
+from segmentlab.reports.plots import importance_figure
 from segmentlab.schema import (
     AMOUNT,
     CLEAN_COLUMNS,
@@ -167,11 +165,11 @@ def test_validation_scores_ignore_the_evaluation_period(seed):
     end = data_end(BASE)
     eval_cutoff, train_cutoff = end - pd.Timedelta(days=60), end - pd.Timedelta(days=120)
     tampered = _tamper(BASE, eval_cutoff, seed)
-    scores = [RepurchaseValidation(_Windows(tx, make_union, 60), train_cutoff)
+    scores = [RepurchaseValidation(Windows(tx, make_union, 60), train_cutoff)
               .score(scaled_logistic_regression()) for tx in (BASE, tampered)]
     assert scores[0] == scores[1]
     assert 0.5 < scores[0]["predict/validation_roc_auc"] <= 1.0
-    validation = RepurchaseValidation(_Windows(BASE, make_union, 60), train_cutoff)
+    validation = RepurchaseValidation(Windows(BASE, make_union, 60), train_cutoff)
     assert validation.fit_cutoff + pd.Timedelta(days=60) == validation.score_cutoff == train_cutoff
 
 
@@ -280,7 +278,7 @@ def test_evaluation_reports_scores_tables_and_models():
     gain = result.tables["gain"]
     assert set(gain["feature"]) == set(result.evaluated_model.columns)
     assert gain["share"].sum() == pytest.approx(1.0)
-    assert isinstance(result.figures["importance"], Figure)
+    assert isinstance(importance_figure(result.tables["importance"]), Figure)
 
 
 def test_rolling_needs_three_cutoffs():

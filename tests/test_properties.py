@@ -8,7 +8,7 @@ import pandas as pd
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from segmentlab.cleaning import NON_PRODUCT_CODES, TransactionCleaner
+from segmentlab.data.cleaning import NON_PRODUCT_CODES, TransactionCleaner
 from segmentlab.features.behaviour import BehaviourFeatures
 from segmentlab.features.rfm import RFMFeatures
 from segmentlab.schema import (

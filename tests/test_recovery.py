@@ -5,8 +5,10 @@ from __future__ import annotations
 from hydra import compose, initialize_config_dir
 
 from segmentlab.config import build, build_features, build_segmenter
-from segmentlab.data import load_dataset
-from segmentlab.pipeline import EvaluationSettings, cluster_customers, compute_features
+from segmentlab.data.loading import load_dataset
+from segmentlab.features.matrix import compute_features
+from segmentlab.segmentation.segmenting import cluster_customers
+from segmentlab.settings import EvaluationSettings
 from tests.conftest import CONFIGS
 
 CLUSTERERS = ["kmeans", "agglomerative", "dbscan", "hdbscan", "gmm"]

@@ -7,15 +7,16 @@ from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import pytest
 from plotly.offline import get_plotlyjs
 
-from segmentlab import segments
-from segmentlab.eda import SECTIONS as EDA_SECTIONS
-from segmentlab.eda import eda_report
-from segmentlab.reporting import RunDetails, figures_to_html, money, number, study_report
+from segmentlab.customers import customer_summary
+from segmentlab.reports.eda import SECTIONS as EDA_SECTIONS
+from segmentlab.reports.eda import eda_report
+from segmentlab.reports.html import money, number
+from segmentlab.reports.study import RunDetails, study_report
 from segmentlab.schema import AMOUNT, CUSTOMER_ID, INVOICE_DATE, IS_RETURN, CleaningLedger, Dataset
+from segmentlab.segmentation import profiles as segments
 
 EDA_IDS = ("monthly", "countries", "baskets", "returns", "products", "cohorts", "rfm", "cleaning")
 STUDY_IDS = ("leaderboard", "comparison", "segments", "customer-map", "importance", "prediction",
@@ -35,7 +36,7 @@ def make_dataset(transactions: pd.DataFrame) -> Dataset:
 def make_study(transactions: pd.DataFrame, segment_name: str | None = None
                ) -> tuple[pd.DataFrame, RunDetails]:
     """Four runs (2 clusterers x 2 feature sets) and a best run profiled on real code paths."""
-    summary = segments.customer_summary(transactions)
+    summary = customer_summary(transactions)
     labels = pd.Series((summary.index - summary.index.min()) // 20, index=summary.index)
     profile = segments.profile_segments(summary, labels)
     names = segments.name_segments(profile)
@@ -205,14 +206,6 @@ def test_prediction_reading_compares_with_both_baselines(transactions):
     p = best.prediction
     gain = p["predict/roc_auc"] - p["predict/recency_roc_auc"]
     assert f"ROC AUC {p['predict/roc_auc']:.3f}, {gain:+.3f} against recency only" in page
-
-
-def test_figures_to_html_makes_one_section_per_figure():
-    figures = {"Segment sizes": go.Figure(go.Bar(x=[1, 2], y=[3, 4])),
-               "map": go.Figure(go.Scatter(x=[1], y=[2]))}
-    page = figures_to_html(figures, title="figures")
-    assert tuple(structure(page).sections) == ("segment-sizes", "map")
-    assert page.count('class="plotly-graph-div"') == 2
 
 
 @pytest.mark.parametrize(("value", "text"), [(1_160_000, "£1.16M"), (950_000, "£950k"),

@@ -6,17 +6,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segmentlab import segments
+from segmentlab.customers import customer_summary
 from segmentlab.schema import (
     AMOUNT,
     COUNTRY,
     CUSTOMER_ID,
     UNIT_PRICE,
 )
-from segmentlab.segments import (
+from segmentlab.segmentation import profiles as segments
+from segmentlab.segmentation.profiles import (
     ACTIONS,
     NAMING_RULES,
-    customer_summary,
     name_segments,
     profile_segments,
     recommend_actions,

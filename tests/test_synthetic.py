@@ -12,6 +12,13 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler, normalize
 
 from segmentlab.cache import stable_hash
+from segmentlab.data.synthetic import (
+    FAMILIES,
+    FAMILY,
+    GENERATOR_VERSION,
+    SEGMENTS,
+    SyntheticTransactions,
+)
 from segmentlab.schema import (
     AMOUNT,
     COUNTRY,
@@ -23,13 +30,6 @@ from segmentlab.schema import (
     RAW_COLUMNS,
     STOCK_CODE,
     UNIT_PRICE,
-)
-from segmentlab.synthetic import (
-    FAMILIES,
-    FAMILY,
-    GENERATOR_VERSION,
-    SEGMENTS,
-    SyntheticTransactions,
 )
 
 PRODUCT_CODE = r"^\d{5}[A-Z]?$"

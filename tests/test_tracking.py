@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from segmentlab.cache import FrameCache
-from segmentlab.tracking import MlflowTracker, TrackingError, _param_value, mask_url
+from segmentlab.study.tracking import MlflowTracker, TrackingError, _param_value, mask_url
 from tests.conftest import FAST, ROOT
 
 
@@ -56,3 +56,14 @@ def test_failed_cache_write_leaves_no_trusted_entry(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert cache.load("k") is None
     assert not list(tmp_path.glob("*.tmp"))  # the partial file was removed
+
+
+def test_both_trackers_implement_the_whole_protocol():
+    from segmentlab.study.tracking import NullTracker, Tracker
+
+    members = [name for name in vars(Tracker) if not name.startswith("_")]
+    assert "log_result" in members and "log_skipped" in members
+    for tracker in (NullTracker(), MlflowTracker("sqlite:////tmp/never-created.db")):
+        assert isinstance(tracker, Tracker)
+        missing = [name for name in members if not hasattr(tracker, name)]
+        assert not missing, f"{type(tracker).__name__} lacks {missing}"

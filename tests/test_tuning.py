@@ -12,15 +12,16 @@ import time
 import mlflow
 import optuna
 import pytest
+from conftest import run_experiment
 from omegaconf import OmegaConf
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 from sklearn.datasets import make_classification
 
-from segmentlab import tuning
-from segmentlab.cli import reproduce, run_experiment
 from segmentlab.config import build, with_overrides
-from segmentlab.tracking import fetch_run
+from segmentlab.study import tuning
+from segmentlab.study.reproduce import reproduce
+from segmentlab.study.store import fetch_run
 from tests.conftest import FAST, ROOT, compose_config
 
 

@@ -25,17 +25,18 @@ from time import perf_counter
 
 import numpy as np
 import pandas as pd
+from hydra import compose, initialize_config_dir
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-from segmentlab.classification import scaled_logistic_regression
-from segmentlab.cleaning import TransactionCleaner
-from segmentlab.config import build_named_features
-from segmentlab.data import OnlineRetailFile, load_dataset
-from segmentlab.prediction import WILL_BUY, _base_features, _cutoffs, cutoff_frame
+from segmentlab.data.cleaning import TransactionCleaner
+from segmentlab.data.loading import OnlineRetailFile, load_dataset
+from segmentlab.prediction.estimators import scaled_logistic_regression
+from segmentlab.prediction.windows import WILL_BUY, check_cutoffs, cutoff_frame, window_features
 from segmentlab.schema import AMOUNT, CUSTOMER_ID, INVOICE_DATE, IS_RETURN
+from segmentlab.study.experiment import assemble
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_FILE = ROOT.parent / "shared" / "data" / "online_retail.csv.gz"
@@ -65,10 +66,17 @@ def activity(history: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
     return out
 
 
+def feature_sets(names: list[str]):
+    """The named feature sets as configured in ``configs/features/``, composed by Hydra."""
+    overrides = [f"features@prediction.features=[{','.join(names)}]", "tracking=none"]
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        return assemble(compose("config", overrides=overrides)).prediction_features()
+
+
 def window(transactions: pd.DataFrame, cutoff: pd.Timestamp, sets: list[str]):
     history, target = cutoff_frame(transactions, cutoff, HORIZON)
     named = [s for s in sets if s != "activity"]
-    X = _base_features(build_named_features(named, 42), history)
+    X = window_features(feature_sets(named), history)
     if "activity" in sets:
         X = X.join(activity(history, cutoff))
     return X, target.loc[X.index, WILL_BUY]
@@ -92,7 +100,7 @@ def main() -> None:
     start = perf_counter()
     transactions = load_dataset(OnlineRetailFile(args.data), TransactionCleaner(),
                                 cache_dir=ROOT / "outputs" / "cache").transactions
-    eval_cutoff, train_cutoff = _cutoffs(transactions, HORIZON, None, None)
+    eval_cutoff, train_cutoff = check_cutoffs(transactions, HORIZON, None, None)
     print(f"train cutoff {train_cutoff.date()}, eval cutoff {eval_cutoff.date()}, horizon {HORIZON} days")
     rows = []
     folds = StratifiedKFold(5, shuffle=True, random_state=0)

@@ -26,10 +26,9 @@ from sklearn.linear_model import PoissonRegressor, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from segmentlab.cli import build_named_features, build_segmenter
-from segmentlab.config import build
-from segmentlab.data import load_dataset
-from segmentlab.prediction import evaluate_repurchase
+from segmentlab.data.loading import load_dataset
+from segmentlab.prediction.repurchase import evaluate_repurchase
+from segmentlab.study.experiment import Experiment, assemble
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_FILE = ROOT.parent / "shared" / "data" / "online_retail.csv.gz"
@@ -50,12 +49,11 @@ MODELS = {
 }
 
 
-def spend_metrics(transactions, cfg, model) -> dict[str, float]:
+def spend_metrics(transactions, experiment: Experiment, model) -> dict[str, float]:
     """``predict/spend_*`` of one regressor under the project's default evaluation."""
-    union = build_named_features(list(cfg.prediction.features), cfg.seed)
-    result = evaluate_repurchase(transactions, lambda: clone(union), build(cfg.classifier),
-                                 horizon_days=cfg.prediction.horizon_days,
-                                 segmenter_factory=lambda: build_segmenter(cfg),
+    result = evaluate_repurchase(transactions, experiment.prediction_features, experiment.classifier(),
+                                 horizon_days=experiment.prediction.horizon_days,
+                                 segmenter_factory=experiment.segmenter,
                                  importance_repeats=0, spend_regressor=clone(model))
     return {k.removeprefix("predict/"): v for k, v in result.metrics.items() if "spend" in k}
 
@@ -74,11 +72,11 @@ def main() -> None:
     rows = []
     for data_name, overrides in data_sets(str(Path(args.data).resolve())).items():
         with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-            cfg = compose("config", overrides=overrides)
-        transactions = load_dataset(build(cfg.data), build(cfg.cleaning),
+            experiment = assemble(compose("config", overrides=[*overrides, "tracking=none"]))
+        transactions = load_dataset(experiment.source, experiment.cleaner,
                                     cache_dir=ROOT / "outputs" / "cache").transactions
         for model_name, model in MODELS.items():
-            m = spend_metrics(transactions, cfg, model)
+            m = spend_metrics(transactions, experiment, model)
             rows.append({"data": data_name, "model": model_name, **m})
             print(f"{data_name:<14} {model_name:<24} MAE {m['spend_mae']:>10,.0f} "
                   f"(naive {m['spend_last_period_mae']:,.0f})   Spearman {m['spend_spearman']:.3f} "

@@ -7,12 +7,28 @@ from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
+from hydra.core.config_store import ConfigStore
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import II, DictConfig, OmegaConf
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from segmentlab.settings import EvaluationSettings, PredictionSettings
+
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+
+def register_settings() -> None:
+    """Put the typed settings in Hydra's ConfigStore as ``evaluation/default`` and
+    ``prediction/default`` (selected by ``configs/config.yaml``); idempotent."""
+    store = ConfigStore.instance()
+    # Samples follow the run's seed; used from plain Python the dataclass default applies.
+    store.store(group="evaluation", name="default",
+                node=OmegaConf.structured(EvaluationSettings(random_state=II("seed"))))
+    store.store(group="prediction", name="default", node=PredictionSettings)
+
+
+register_settings()
 
 
 def build(node: DictConfig) -> Any:
@@ -26,17 +42,9 @@ def build_features(cfg: DictConfig) -> FeatureUnion:
     return FeatureUnion(parts).set_output(transform="pandas")
 
 
-def build_named_features(names: list[str], seed: int) -> FeatureUnion:
-    """A union of feature sets by config name (``configs/features/<name>.yaml``), outside the
-    run's own ``features`` choice (the prediction stage uses its own, cheaper sets)."""
-    parts = []
-    for name in names:
-        path = CONFIG_DIR / "features" / f"{name}.yaml"
-        if not path.exists():
-            raise ConfigError(f"prediction.features: unknown feature set '{name}'; choose from "
-                              f"{', '.join(sorted(p.stem for p in path.parent.glob('*.yaml')))}")
-        node = OmegaConf.merge({"seed": seed}, OmegaConf.load(path))
-        parts.append((name, build(node[name])))
+def build_prediction_features(cfg: DictConfig) -> FeatureUnion:
+    """The feature sets repurchase prediction refits in each time window (``prediction.features``)."""
+    parts = [(name, build(node)) for name, node in cfg.prediction.features.items()]
     return FeatureUnion(parts).set_output(transform="pandas")
 
 
@@ -122,8 +130,9 @@ def _check_group_options(variant: list[str], config_dir: str) -> None:
 
     for override in variant:
         key, _, value = override.lstrip("+~").partition("=")
-        folder = Path(config_dir) / key
-        if "." in key or not folder.is_dir() or not value or value == "null":
+        group = key.split("@", 1)[0]  # features@prediction.features picks from features/
+        folder = Path(config_dir) / group
+        if "." in group or not folder.is_dir() or not value or value == "null":
             continue
         options = sorted(p.stem for p in folder.glob("*.yaml"))
         for choice in value.strip("[]").split(","):
@@ -133,8 +142,6 @@ def _check_group_options(variant: list[str], config_dir: str) -> None:
 
 
 def _check_estimator_params(cfg: DictConfig) -> None:
-    from sklearn.utils._param_validation import InvalidParameterError
-
     for node_name in CHECKED_NODES:
         node = OmegaConf.select(cfg, node_name)
         if not isinstance(node, DictConfig) or "_target_" not in node:
@@ -143,13 +150,29 @@ def _check_estimator_params(cfg: DictConfig) -> None:
             estimator = build(node)
             steps = estimator.steps if isinstance(estimator, Pipeline) else [(None, estimator)]
             for _, step in steps:
-                if hasattr(step, "_validate_params") and hasattr(step, "_parameter_constraints"):
-                    step._validate_params()
-        except InvalidParameterError as e:
-            param = str(e).split("'")[1] if "'" in str(e) else "?"
-            raise ConfigError(f"{node_name}.{param}: {_one_line(e)}") from None
+                param = _invalid_parameter(step)
+                if param is not None:
+                    raise ConfigError(f"{node_name}.{param[0]}: {param[1]}")
         except (TypeError, ValueError) as e:
             raise ConfigError(f"{node_name}: {_one_line(e)}") from None
+
+
+def _invalid_parameter(estimator) -> tuple[str, str] | None:
+    """(parameter, message) when scikit-learn's own constraints reject a constructor argument.
+
+    scikit-learn validates parameters only in ``fit``; checking them before any work uses its
+    private ``_validate_params`` and ``InvalidParameterError`` (checked with scikit-learn 1.9.1).
+    Estimators without ``_parameter_constraints`` are not checked here.
+    """
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    if not (hasattr(estimator, "_validate_params") and hasattr(estimator, "_parameter_constraints")):
+        return None
+    try:
+        estimator._validate_params()
+    except InvalidParameterError as e:
+        return (str(e).split("'")[1] if "'" in str(e) else "?"), _one_line(e)
+    return None
 
 
 def _unknown_key(error: Exception, variant: list[str], compose) -> str | None:
@@ -172,4 +195,8 @@ def _unknown_key(error: Exception, variant: list[str], compose) -> str | None:
 
 def _one_line(error: Exception) -> str:
     text = " ".join(str(error).split())
+    if text.startswith("Error merging override") and error.__cause__ is not None:
+        # A typed setting refused the value: OmegaConf says why in the cause's first line.
+        cause = str(error.__cause__).strip().splitlines()[0]
+        text = f"{text.removeprefix('Error merging override ')}: {cause}"
     return text.replace("To append to your config use +", "to add a new key use +")

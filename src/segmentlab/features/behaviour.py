@@ -16,6 +16,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from segmentlab.customers import UNKNOWN_COUNTRY, main_country, return_rate, snapshot_date
 from segmentlab.schema import (
     AMOUNT,
     COUNTRY,
@@ -96,9 +97,9 @@ class BehaviourFeatures(TransformerMixin, BaseEstimator):
         purchases = _purchases(transactions, [COUNTRY])
         if not len(purchases[CUSTOMER_ID]):
             raise DataError("transactions: no purchase rows (is_return False) to fit on")
-        self.snapshot_date_ = transactions[INVOICE_DATE].max().normalize() + pd.Timedelta(days=1)
+        self.snapshot_date_ = snapshot_date(transactions)
         codes, _ = pd.factorize(purchases[CUSTOMER_ID], sort=True)
-        self.country_counts_ = _main_country(codes, *purchases[COUNTRY]).value_counts()
+        self.country_counts_ = main_country(codes, *purchases[COUNTRY]).value_counts()
         abroad = self.country_counts_.drop(self.home_country, errors="ignore").sort_index()
         top = abroad.sort_values(ascending=False, kind="stable").index[: self.top_countries]
         self.countries_ = {name: f"country_{_slug(name)}" for name in top}
@@ -118,13 +119,13 @@ class BehaviourFeatures(TransformerMixin, BaseEstimator):
         if not len(purchases[CUSTOMER_ID]):
             empty = pd.Index([], dtype="int64", name=CUSTOMER_ID)
             return pd.DataFrame(columns=list(self.feature_names_out_), index=empty, dtype=float)
-        window_end = transactions[INVOICE_DATE].max().normalize() + pd.Timedelta(days=1)
+        window_end = snapshot_date(transactions)
         snapshot = max(self.snapshot_date_, window_end)
         codes, customers = pd.factorize(purchases[CUSTOMER_ID], sort=True)
         n = len(customers)
         spend = np.bincount(codes, weights=purchases[AMOUNT].astype(float), minlength=n)
         parts = [self._timing(purchases, codes, n, snapshot), _baskets(purchases, codes, n),
-                 pd.DataFrame({"return_rate": _return_rate(transactions, customers, spend)}),
+                 pd.DataFrame({"return_rate": return_rate(transactions, customers, spend)}),
                  self._when(purchases, codes, n, spend), self._country(purchases, codes)]
         features = pd.concat([p.reset_index(drop=True) for p in parts], axis=1)
         if self.log:
@@ -136,7 +137,8 @@ class BehaviourFeatures(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "feature_names_out_")
         return self.feature_names_out_.copy()
 
-    def report(self) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
+    def report(self, transactions: pd.DataFrame | None = None
+               ) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
         """Share of fit customers in the home country, and the country table behind the columns."""
         check_is_fitted(self, "feature_names_out_")
         counts = self.country_counts_
@@ -200,7 +202,7 @@ class BehaviourFeatures(TransformerMixin, BaseEstimator):
 
     def _country(self, purchases: dict, codes: np.ndarray) -> pd.DataFrame:
         """Home flag plus one-hot of the fitted top countries; everything else is 'other'."""
-        main = _main_country(codes, *purchases[COUNTRY])
+        main = main_country(codes, *purchases[COUNTRY])
         home = (main == self.home_country).to_numpy()
         columns = {"is_home_country": home.astype(float)}
         known = home.copy()
@@ -227,7 +229,7 @@ def _purchases(transactions: pd.DataFrame, columns: Sequence[str]) -> dict:
         values = transactions[column]
         if column == COUNTRY:
             # Sorted codes, so that ties between countries break alphabetically.
-            codes, names = pd.factorize(values.fillna("Unspecified"), sort=True)
+            codes, names = pd.factorize(values.fillna(UNKNOWN_COUNTRY), sort=True)
             lines[column] = (codes[bought], np.asarray(names))
         elif column in (INVOICE_NO, STOCK_CODE):
             lines[column] = pd.factorize(values)[0][bought]
@@ -264,26 +266,6 @@ def _baskets(purchases: dict, codes: np.ndarray, n: int) -> pd.DataFrame:
     out["n_products"] = np.bincount(pairs // width, minlength=n)
     out["unit_price_mean"] = price / np.maximum(n_lines, 1)
     return out.astype(float)
-
-
-def _return_rate(transactions: pd.DataFrame, customers: pd.Index,
-                 spend: np.ndarray) -> np.ndarray:
-    """Returned value over purchased value in the same frame, clipped to [0, 1]."""
-    returns = transactions[transactions[IS_RETURN].to_numpy(bool)]
-    # Return lines carry negative quantity, so their amount is negative: use its size.
-    returned = returns[AMOUNT].abs().groupby(returns[CUSTOMER_ID]).sum()
-    returned = returned.reindex(customers, fill_value=0.0).to_numpy(float)
-    return np.clip(returned / np.where(spend > 0, spend, np.inf), 0.0, 1.0)
-
-
-def _main_country(codes: np.ndarray, k: np.ndarray, names: np.ndarray) -> pd.Series:
-    """Country on most of each customer's lines (ties: alphabetical), indexed by code.
-
-    ``k`` codes each line's country into ``names``, which are sorted.
-    """
-    counts = pd.DataFrame({"c": codes, "k": k}).value_counts().reset_index(name="n")
-    best = counts.sort_values(["c", "n", "k"], ascending=[True, False, True]).drop_duplicates("c")
-    return pd.Series(names[best["k"].to_numpy()], index=best["c"].to_numpy())
 
 
 def _slug(name: str) -> str:

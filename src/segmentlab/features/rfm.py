@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
-from segmentlab.schema import AMOUNT, CUSTOMER_ID, INVOICE_DATE, INVOICE_NO, IS_RETURN
+from segmentlab import customers
+from segmentlab.customers import snapshot_date
+from segmentlab.schema import INVOICE_DATE, IS_RETURN
 
 
 class RFMFeatures(TransformerMixin, BaseEstimator):
@@ -29,29 +32,20 @@ class RFMFeatures(TransformerMixin, BaseEstimator):
         self.log = log
 
     def fit(self, transactions: pd.DataFrame, y=None) -> RFMFeatures:
-        # The day after the last invoice, so the most recent buyer has recency 1, not 0.
-        self.snapshot_date_ = transactions[INVOICE_DATE].max().normalize() + pd.Timedelta(days=1)
+        self.snapshot_date_ = snapshot_date(transactions)
         return self
 
     def transform(self, transactions: pd.DataFrame) -> pd.DataFrame:
+        check_is_fitted(self, "snapshot_date_")
         bought = ~transactions[IS_RETURN].to_numpy(bool)
-        # Only the numeric columns are filtered; invoice numbers are counted as integer codes
-        # (missing stays missing), which is much cheaper than filtering and hashing the text.
-        purchases = transactions.loc[bought, [CUSTOMER_ID, INVOICE_DATE, AMOUNT]]
-        invoice = pd.factorize(transactions[INVOICE_NO])[0][bought].astype(float)
-        invoice[invoice < 0] = np.nan
-        by_customer = purchases.assign(**{INVOICE_NO: invoice}).groupby(CUSTOMER_ID, sort=True)
-        last = by_customer[INVOICE_DATE].max()
-        window_end = last.max().normalize() + pd.Timedelta(days=1) if len(last) else self.snapshot_date_
-        snapshot = max(self.snapshot_date_, window_end)
-        frequency = by_customer[INVOICE_NO].nunique().astype(float)
-        spend = by_customer[AMOUNT].sum()
-        features = pd.DataFrame({
-            "recency_days": (snapshot - last.dt.normalize()).dt.days.astype(float),
-            "frequency": np.log1p(frequency) if self.log else frequency,
-            "monetary": np.log1p(spend.clip(lower=0)) if self.log else spend,
-        })
-        features.index.name = CUSTOMER_ID
+        dates = transactions[INVOICE_DATE].to_numpy()[bought]
+        # A later window is measured from its own end (its last purchase day + 1).
+        window_end = (pd.Timestamp(dates.max()).normalize() + pd.Timedelta(days=1) if len(dates)
+                      else self.snapshot_date_)
+        features = customers.rfm(transactions, max(self.snapshot_date_, window_end))
+        if self.log:
+            features["frequency"] = np.log1p(features["frequency"])
+            features["monetary"] = np.log1p(features["monetary"].clip(lower=0))
         return features
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:

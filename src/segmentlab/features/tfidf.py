@@ -180,7 +180,8 @@ class TfidfCategoryFeatures(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         return np.array(category_names(self.n_categories), dtype=object)
 
-    def report(self) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
+    def report(self, transactions: pd.DataFrame | None = None
+               ) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
         """Product-level silhouette and a table describing each category.
 
         Returns

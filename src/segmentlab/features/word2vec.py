@@ -20,6 +20,7 @@ from gensim.models import Word2Vec
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.cluster import KMeans
 from sklearn.preprocessing import normalize
+from sklearn.utils.validation import check_is_fitted
 
 from segmentlab.features.tfidf import category_names, spend_shares
 from segmentlab.schema import (
@@ -133,13 +134,6 @@ class Word2VecProductFeatures(TransformerMixin, BaseEstimator):
     def fit(self, transactions: pd.DataFrame, y=None) -> Word2VecProductFeatures:
         purchases = transactions[~transactions[IS_RETURN]]
         self.product_vectors_ = self._train(purchases)
-        self.evaluation_ = {}
-        if self.evaluate:
-            probe = clone(self).set_params(evaluate=False, n_categories=None)
-            self.evaluation_ = evaluate_product_embeddings(
-                purchases, lambda train: probe.fit(train).product_vectors_,
-                holdout_days=self.holdout_days, k=self.eval_k, seed=self.seed,
-                max_baskets=self.eval_max_baskets)
         self.product_categories_ = None
         if self.n_categories:
             kmeans = KMeans(self.n_categories, n_init=10, random_state=self.seed)
@@ -175,8 +169,17 @@ class Word2VecProductFeatures(TransformerMixin, BaseEstimator):
             names += category_names(self.n_categories)
         return np.array(names, dtype=object)
 
-    def report(self) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
-        """Hold-out embedding metrics (when ``evaluate``) and no tables.
+    def report(self, transactions: pd.DataFrame | None = None
+               ) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
+        """Hold-out embedding metrics (when ``evaluate`` and given the fit lines) and no tables.
+
+        The evaluation trains a second embedding on the lines before the hold-out period, so it
+        runs here, on demand, not in ``fit``.
+
+        Parameters
+        ----------
+        transactions : DataFrame, optional
+            The lines the set was fitted on; without them there is no hold-out evaluation.
 
         Returns
         -------
@@ -185,8 +188,16 @@ class Word2VecProductFeatures(TransformerMixin, BaseEstimator):
         tables : dict
             Empty.
         """
-        metrics = {**self.evaluation_, "products/n_products": float(len(self.product_vectors_))}
-        return metrics, {}
+        check_is_fitted(self, "product_vectors_")
+        evaluation = {}
+        if self.evaluate and transactions is not None:
+            purchases = transactions[~transactions[IS_RETURN]]
+            probe = clone(self).set_params(evaluate=False, n_categories=None)
+            evaluation = evaluate_product_embeddings(
+                purchases, lambda train: probe.fit(train).product_vectors_,
+                holdout_days=self.holdout_days, k=self.eval_k, seed=self.seed,
+                max_baskets=self.eval_max_baskets)
+        return {**evaluation, "products/n_products": float(len(self.product_vectors_))}, {}
 
     def _vector_names(self) -> list[str]:
         return [f"w2v_{i:02d}" for i in range(self.vector_size)]

@@ -17,10 +17,10 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import TwoSlopeNorm, to_hex
 from matplotlib.figure import Figure
-from sklearn.decomposition import PCA
 from sklearn.metrics import silhouette_samples
 
-from segmentlab.evaluation import NOISE
+from segmentlab.segmentation.evaluation import NOISE
+from segmentlab.segmentation.segmenting import project
 
 _NOISE_COLOUR = "#b0b0b0"
 
@@ -31,6 +31,7 @@ def customer_map(
     names: dict[int, str] | None = None,
     method: str = "pca",
     random_state: int = 42,
+    projection: tuple[np.ndarray, list[str]] | None = None,
 ) -> Figure:
     """Customers on a 2-D map, coloured by segment.
 
@@ -46,6 +47,8 @@ def customer_map(
         Projection. UMAP costs ~40 s of numba compilation once per process.
     random_state : int
         Seed of the UMAP projection (PCA uses the exact, deterministic solver).
+    projection : (xy, axis names), optional
+        The 2-D coordinates when already computed (`segmentation.segmenting.project`).
 
     Returns
     -------
@@ -53,7 +56,7 @@ def customer_map(
     """
     X = np.asarray(X, dtype=np.float64)
     labels = np.asarray(labels)
-    xy, axis_names = project(X, method, random_state)
+    xy, axis_names = projection if projection is not None else project(X, method, random_state)
     fig, ax = _figure(7.5, 6)
     # Many customers: small translucent markers; noise first so segments draw on top.
     size = float(np.clip(3000 / max(len(labels), 1), 2, 30))
@@ -205,6 +208,21 @@ def silhouette_plot(
     return fig
 
 
+def importance_figure(table: pd.DataFrame, top: int = 20) -> Figure:
+    """Horizontal bars of permutation importance with one-std error bars, largest on top."""
+    shown = table.head(top).iloc[::-1]
+    fig = Figure(figsize=(7.5, 0.3 * len(shown) + 1.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.barh(shown["feature"], shown["mean"], xerr=shown["std"], color="#4c72b0", alpha=0.85)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set(title=f"Permutation importance, evaluation period (top {len(shown)})",
+           xlabel="drop in ROC AUC when the column is shuffled")
+    ax.tick_params(axis="y", labelsize="small")
+    fig.tight_layout()
+    return fig
+
+
 def _figure(width: float, height: float):
     """A pyplot-free figure with one axes on an Agg canvas."""
     fig = Figure(figsize=(width, height), layout="constrained")
@@ -219,24 +237,6 @@ def _message(text: str, title: str) -> Figure:
     ax.set_title(title)
     ax.set_axis_off()
     return fig
-
-
-def project(X: np.ndarray, method: str, random_state: int) -> tuple[np.ndarray, list[str]]:
-    """2-D coordinates and axis names; fewer than two columns are padded with zeros."""
-    if method == "pca":
-        if X.shape[1] < 2 or len(X) < 2:
-            padded = np.zeros((len(X), 2))
-            padded[:, : min(X.shape[1], 2)] = X[:, :2]
-            return padded, ["feature 1", "feature 2" if X.shape[1] > 1 else "(constant)"]
-        pca = PCA(n_components=2, svd_solver="full").fit(X)
-        shares = pca.explained_variance_ratio_
-        return pca.transform(X), [f"PC{i + 1} ({s:.0%} of variance)" for i, s in enumerate(shares)]
-    if method == "umap":
-        import umap  # lazy: importing it starts numba compilation (~40 s)
-
-        xy = umap.UMAP(n_components=2, random_state=random_state).fit_transform(X)
-        return xy, ["UMAP 1", "UMAP 2"]
-    raise ValueError(f"method must be 'pca' or 'umap', got {method!r}")
 
 
 def _ordered(labels: np.ndarray) -> list:

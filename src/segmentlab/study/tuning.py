@@ -29,9 +29,9 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, IntD
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from segmentlab.cache import stable_hash
-from segmentlab.config import build, flatten, resolved
+from segmentlab.config import CONFIG_DIR, build, flatten, resolved, with_overrides
 
-SPACE_DIR = Path(__file__).resolve().parents[2] / "configs" / "tuning" / "space"
+SPACE_DIR = CONFIG_DIR / "tuning" / "space"
 _WORKER = f"{socket.gethostname()}:{os.getpid()}"
 _MISSING = object()
 
@@ -167,11 +167,21 @@ def recover_interrupted(study: optuna.Study) -> int:
         worker = trial.system_attrs.get("segmentlab_worker", "")
         worker_host, _, pid = worker.rpartition(":")
         if worker_host == host and pid.isdigit() and not _alive(int(pid)):
-            study._storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
-            study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", "worker process died")
-            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            _fail_running_trial(study, trial, "worker process died")
             recovered += 1
     return recovered
+
+
+def _fail_running_trial(study: optuna.Study, trial: FrozenTrial, reason: str) -> None:
+    """Mark another worker's RUNNING trial failed (interrupted, with a reason).
+
+    Optuna has no public way to change a trial this process did not ask for, so this goes
+    through the study's storage and the trial's storage id (private; checked with optuna 5.0.0).
+    """
+    storage, trial_id = study._storage, trial._trial_id
+    storage.set_trial_user_attr(trial_id, "interrupted", True)
+    storage.set_trial_user_attr(trial_id, "fail_reason", reason)
+    storage.set_trial_state_values(trial_id, TrialState.FAIL)
 
 
 def _alive(pid: int) -> bool:
@@ -198,17 +208,26 @@ def ask(study: optuna.Study, space: Mapping[str, BaseDistribution], n_trials: in
     ownership are one storage write, so a worker killed at any instant leaves no RUNNING trial
     that :func:`recover_interrupted` cannot attribute (one would hold a slot for ever).
     """
-    owned = create_trial(state=TrialState.RUNNING, system_attrs={"segmentlab_worker": _WORKER})
-    study._thread_local.cached_all_trials = None  # as Study.ask: the sampler sees every finished trial
-    trial = optuna.Trial(study, study._storage.create_new_trial(study._study_id, template_trial=owned))
-    for name, distribution in space.items():
-        trial._suggest(name, distribution)
+    trial = _ask_owned(study, space)
     earlier = [t for t in study.get_trials(deepcopy=False)
                if t.number < trial.number and (counted(t) or t.state == TrialState.RUNNING)]
     if len(earlier) >= n_trials:
         trial.set_user_attr("surplus", True)
         study.tell(trial, state=TrialState.PRUNED)
         return None
+    return trial
+
+
+def _ask_owned(study: optuna.Study, space: Mapping[str, BaseDistribution]) -> optuna.Trial:
+    """``study.ask(space)`` with the worker tag written in the same storage call that creates the
+    trial. Uses Optuna internals that ``Study.ask`` itself uses (the storage, the trial cache and
+    ``Trial._suggest``; private, checked with optuna 5.0.0): seeded sampling is identical to
+    ``study.ask`` (tested)."""
+    owned = create_trial(state=TrialState.RUNNING, system_attrs={"segmentlab_worker": _WORKER})
+    study._thread_local.cached_all_trials = None  # as Study.ask: the sampler sees every finished trial
+    trial = optuna.Trial(study, study._storage.create_new_trial(study._study_id, template_trial=owned))
+    for name, distribution in space.items():
+        trial._suggest(name, distribution)
     return trial
 
 
@@ -277,15 +296,15 @@ def run_trials(study: optuna.Study, space: Mapping[str, BaseDistribution], n_tri
     return ran
 
 
-def optimize(study: optuna.Study, cfg: DictConfig, space: Mapping[str, BaseDistribution],
-             evaluate: Callable[[DictConfig], TrialOutcome], tracker) -> DictConfig:
-    """Run the study's missing trials and return the config with the best trial's values.
+def optimize(study: optuna.Study, experiment, space: Mapping[str, BaseDistribution],
+             evaluate: Callable[[Any], TrialOutcome]) -> FrozenTrial:
+    """Run the study's missing trials and return the best trial.
 
-    ``evaluate`` scores one trial's config; ``tracker`` records each trial as a child run of the
-    active parent run, and the study's summary on the parent.
+    ``experiment`` is the study's base `Experiment`; each trial evaluates
+    ``experiment.with_params(trial.params)`` with ``evaluate``, and the experiment's tracker
+    records each trial as a child run of the active parent run and the study's summary on it.
     """
-    from segmentlab.config import with_overrides
-
+    cfg, tracker = experiment.config, experiment.tracker
     metric_names = list(cfg.tuning.metrics)
 
     def record(trial: optuna.Trial, outcome: TrialOutcome) -> None:
@@ -295,8 +314,8 @@ def optimize(study: optuna.Study, cfg: DictConfig, space: Mapping[str, BaseDistr
         tracker.log_progress(1 + sum(counted(t) for t in study.get_trials(deepcopy=False)))
 
     ran = run_trials(study, space, cfg.tuning.n_trials, cfg.tuning.timeout,
-                     lambda params: evaluate(with_overrides(cfg, params)), metric_names,
+                     lambda params: evaluate(experiment.with_params(params)), metric_names,
                      on_trial=record, progress=cfg.tuning.show_progress)
     best = best_trial(study)
     tracker.log_study(study, best, metric_names, ran)
-    return with_overrides(cfg, best.params)
+    return best

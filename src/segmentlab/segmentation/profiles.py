@@ -1,6 +1,7 @@
 """Interpretable segment profiles, names and recommended actions.
 
-Every run profiles its segments on the same per-customer summary (``customer_summary``),
+Every run profiles its segments on the same per-customer summary
+(`segmentlab.customers.customer_summary`),
 whatever feature sets the clustering saw, so profiles of different runs compare directly.
 
 Naming rules
@@ -57,15 +58,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from segmentlab.schema import (
-    AMOUNT,
-    COUNTRY,
-    CUSTOMER_ID,
-    INVOICE_DATE,
-    INVOICE_NO,
-    IS_RETURN,
-    QUANTITY,
-)
+from segmentlab.schema import COUNTRY
 
 #: Columns of ``customer_summary`` profiled per segment (mean, median, population percentile).
 METRICS = ["recency_days", "frequency", "monetary", "basket_value", "units_per_invoice",
@@ -174,53 +167,6 @@ ACTIONS = {
 _HIGH_RETURNS = ("; review return reasons",
                  "; quality check on returned products in {categories} "
                  "(return rate {return_rate} vs {return_rate_all} overall)")
-
-
-def customer_summary(transactions: pd.DataFrame,
-                     snapshot: pd.Timestamp | str | None = None) -> pd.DataFrame:
-    """Plain per-customer figures used to profile segments, independent of feature sets.
-
-    Parameters
-    ----------
-    transactions : DataFrame
-        Cleaned invoice lines (purchases and returns).
-    snapshot : Timestamp, str or None
-        Day recency and tenure are measured from; default the last invoice day + 1 (as RFM).
-
-    Returns
-    -------
-    DataFrame
-        Indexed by ``customer_id`` (customers with a purchase): ``recency_days``,
-        ``frequency`` (invoices), ``monetary`` (total spend, raw), ``basket_value`` (spend per
-        invoice), ``units_per_invoice``, ``return_rate`` (returned / purchased value, clipped to
-        [0, 1]), ``tenure_days`` and ``country`` (the one on most of their lines).
-    """
-    if snapshot is None:
-        snapshot = transactions[INVOICE_DATE].max().normalize() + pd.Timedelta(days=1)
-    snapshot = pd.Timestamp(snapshot)
-    purchases = transactions[~transactions[IS_RETURN]]
-    returns = transactions[transactions[IS_RETURN]]
-    by = purchases.groupby(CUSTOMER_ID, sort=True)
-    day = purchases[INVOICE_DATE].dt.normalize().groupby(purchases[CUSTOMER_ID])
-    frequency = by[INVOICE_NO].nunique().astype(float)
-    monetary = by[AMOUNT].sum()
-    # Return lines carry negative quantity, so their amount is negative: use its size.
-    returned = returns[AMOUNT].abs().groupby(returns[CUSTOMER_ID]).sum()
-    returned = returned.reindex(monetary.index, fill_value=0.0)
-    countries = purchases.groupby([CUSTOMER_ID, COUNTRY]).size().reset_index(name="n")
-    countries = countries.sort_values([CUSTOMER_ID, "n", COUNTRY], ascending=[True, False, True])
-    summary = pd.DataFrame({
-        "recency_days": (snapshot - day.max()).dt.days.astype(float),
-        "frequency": frequency,
-        "monetary": monetary,
-        "basket_value": monetary / frequency,
-        "units_per_invoice": by[QUANTITY].sum() / frequency,
-        "return_rate": (returned / monetary.where(monetary > 0)).fillna(0.0).clip(0.0, 1.0),
-        "tenure_days": (snapshot - day.min()).dt.days.astype(float),
-        COUNTRY: countries.drop_duplicates(CUSTOMER_ID).set_index(CUSTOMER_ID)[COUNTRY],
-    })
-    summary.index.name = CUSTOMER_ID
-    return summary
 
 
 def profile_segments(summary: pd.DataFrame, labels: pd.Series,

@@ -24,125 +24,30 @@ from time import perf_counter
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from scipy.optimize import linear_sum_assignment
-from scipy.stats import spearmanr
 from sklearn.base import BaseEstimator, clone
-from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from segmentlab.evaluation import NOISE
-from segmentlab.schema import AMOUNT, CUSTOMER_ID, INVOICE_DATE, INVOICE_NO, IS_RETURN
+from segmentlab.prediction.importance import gain_table, permutation_table
+from segmentlab.prediction.scoring import score_predictions, score_spend
+from segmentlab.prediction.windows import (
+    FUTURE_SPEND,
+    WILL_BUY,
+    Window,
+    WindowError,
+    Windows,
+    check_cutoffs,
+    window_features,
+)
+from segmentlab.schema import INVOICE_DATE
+from segmentlab.segmentation.evaluation import NOISE
 
-WILL_BUY = "will_buy"  # 1 if the customer makes a purchase in [cutoff, cutoff + horizon)
-FUTURE_SPEND = "future_spend"  # purchase value in that window, in the data's currency
 SEGMENT = "segment"
-
-
-def data_end(transactions: pd.DataFrame) -> pd.Timestamp:
-    """Midnight after the last invoice day: the first moment the data says nothing about."""
-    return transactions[INVOICE_DATE].max().normalize() + pd.Timedelta(days=1)
-
-
-def cutoff_frame(transactions: pd.DataFrame, cutoff: pd.Timestamp | str,
-                 horizon_days: int = 90) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split invoice lines at a cutoff into the past and what each customer did next.
-
-    Parameters
-    ----------
-    transactions : DataFrame
-        Cleaned invoice lines (purchases and returns).
-    cutoff : Timestamp or str
-        The moment of prediction.
-    horizon_days : int
-        Length of the target window, in days.
-
-    Returns
-    -------
-    history : DataFrame
-        Lines strictly before ``cutoff``.
-    target : DataFrame
-        Indexed by ``customer_id`` for every customer with a purchase in ``history`` (sorted):
-        ``will_buy`` (int, 1 if they buy, returns not counting, in
-        ``[cutoff, cutoff + horizon_days)``) and ``future_spend`` (their purchase value there).
-    """
-    cutoff = pd.Timestamp(cutoff)
-    dates = transactions[INVOICE_DATE]
-    history = transactions[dates < cutoff]
-    later = (dates >= cutoff) & (dates < cutoff + pd.Timedelta(days=horizon_days))
-    future = transactions[later & ~transactions[IS_RETURN]]
-    customers = pd.Index(np.sort(history.loc[~history[IS_RETURN], CUSTOMER_ID].unique()),
-                         name=CUSTOMER_ID)
-    spend = future.groupby(CUSTOMER_ID)[AMOUNT].sum()
-    target = pd.DataFrame({
-        WILL_BUY: customers.isin(future[CUSTOMER_ID]).astype(np.int64),
-        FUTURE_SPEND: spend.reindex(customers, fill_value=0.0).to_numpy(float),
-    }, index=customers)
-    return history, target
-
-
-def last_period_spend(history: pd.DataFrame, cutoff: pd.Timestamp | str,
-                      horizon_days: int = 90) -> pd.Series:
-    """Purchase value per customer in ``[cutoff - horizon_days, cutoff)``: the naive forecast
-    of ``future_spend`` (next period = last period). Customers absent there are missing."""
-    cutoff = pd.Timestamp(cutoff)
-    dates = history[INVOICE_DATE]
-    last = history[(dates >= cutoff - pd.Timedelta(days=horizon_days)) & (dates < cutoff)
-                   & ~history[IS_RETURN]]
-    return last.groupby(CUSTOMER_ID)[AMOUNT].sum()
-
-
-def score_spend(actual: np.ndarray, predicted: np.ndarray,
-                prefix: str = "predict/spend_") -> dict[str, float]:
-    """Mean absolute error, Spearman rank correlation and total predicted / total actual."""
-    actual, predicted = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)
-    total = actual.sum()
-    ranked = len(actual) > 1 and np.ptp(actual) > 0 and np.ptp(predicted) > 0
-    return {f"{prefix}mae": float(np.abs(predicted - actual).mean()),
-            f"{prefix}spearman": float(spearmanr(predicted, actual).statistic) if ranked else float("nan"),
-            f"{prefix}total_ratio": float(predicted.sum() / total) if total > 0 else float("nan")}
-
-
-def lift_at(y_true: np.ndarray, scores: np.ndarray, fraction: float = 0.1) -> float:
-    """Positive rate among the ``fraction`` highest scores over the overall positive rate."""
-    y = np.asarray(y_true, dtype=float)
-    k = max(1, int(np.ceil(fraction * len(y))))
-    top = np.argsort(-np.asarray(scores, dtype=float), kind="stable")[:k]
-    base = y.mean() if len(y) else np.nan
-    return float(y[top].mean() / base) if base > 0 else float("nan")
-
-
-def score_predictions(y_true: np.ndarray, scores: np.ndarray,
-                      prefix: str = "predict/") -> dict[str, float]:
-    """ROC AUC, PR AUC, Brier score (probabilities only), lift at 10 %, base rate and n.
-
-    A single-class ``y_true`` gives NaN for the rank metrics rather than a made-up number.
-    """
-    y, s = np.asarray(y_true, dtype=int), np.asarray(scores, dtype=float)
-    both = len(np.unique(y)) == 2
-    probabilities = len(s) > 0 and s.min() >= 0 and s.max() <= 1
-    return {
-        f"{prefix}roc_auc": float(roc_auc_score(y, s)) if both else float("nan"),
-        f"{prefix}pr_auc": float(average_precision_score(y, s)) if both else float("nan"),
-        f"{prefix}brier": float(brier_score_loss(y, s)) if probabilities else float("nan"),
-        f"{prefix}lift_at_10pct": lift_at(y, s, 0.1),
-        f"{prefix}base_rate": float(y.mean()) if len(y) else float("nan"),
-        f"{prefix}n_customers": float(len(y)),
-    }
-
-
-def rfm_baseline_features(history: pd.DataFrame, cutoff: pd.Timestamp | str) -> pd.DataFrame:
-    """``log1p`` of recency (days to ``cutoff``), frequency (invoices) and monetary, per purchaser."""
-    purchases = history[~history[IS_RETURN]]
-    by = purchases.groupby(CUSTOMER_ID, sort=True)
-    recency = (pd.Timestamp(cutoff).normalize() - by[INVOICE_DATE].max().dt.normalize()).dt.days
-    return pd.DataFrame({"log_recency": np.log1p(recency.clip(lower=0).astype(float)),
-                         "log_frequency": np.log1p(by[INVOICE_NO].nunique().astype(float)),
-                         "log_monetary": np.log1p(by[AMOUNT].sum().clip(lower=0))})
+__all__ = ["FUTURE_SPEND", "WILL_BUY", "WindowError", "RepurchaseModel", "RepurchaseResult",
+           "RepurchaseValidation", "SegmentEncoder", "evaluate_repurchase"]
 
 
 class RepurchaseModel:
@@ -160,12 +65,12 @@ class RepurchaseModel:
         outside the new top list) is 0.
     horizon_days : int
         The window the probability refers to.
-    segments : _SegmentEncoder or None
+    segments : SegmentEncoder or None
         Re-clusters each window and one-hot encodes segments matched to the training ones.
     """
 
     def __init__(self, union: FeatureUnion, classifier: BaseEstimator, columns: list[str],
-                 horizon_days: int, segments: _SegmentEncoder | None = None):
+                 horizon_days: int, segments: SegmentEncoder | None = None):
         self.union = union
         self.classifier = classifier
         self.columns = list(columns)
@@ -174,7 +79,7 @@ class RepurchaseModel:
 
     def features(self, transactions: pd.DataFrame) -> pd.DataFrame:
         """The predictor frame of every purchasing customer in ``transactions``."""
-        return self.encode(_base_features(clone(self.union), transactions))
+        return self.encode(window_features(clone(self.union), transactions))
 
     def encode(self, base: pd.DataFrame, segments: pd.Series | None = None) -> pd.DataFrame:
         """Add matched segment columns to freshly fitted union output; align to ``columns``."""
@@ -193,15 +98,25 @@ class RepurchaseModel:
         return pd.Series(proba, index=X.index, name="repurchase_probability")
 
 
-class _SegmentEncoder:
-    """Fits a fresh segmenter per window and maps its clusters onto the reference ones."""
+class SegmentEncoder:
+    """Fits a fresh segmenter per window and maps its clusters onto the reference ones.
 
-    def __init__(self, segmenter: Pipeline, reference: pd.DataFrame):
-        self.segmenter = segmenter  # unfitted template
+    Parameters
+    ----------
+    segmenter : Pipeline
+        Unfitted scaler -> reducer -> clusterer template, cloned for every window.
+    """
+
+    def __init__(self, segmenter: Pipeline):
+        self.segmenter = segmenter
+
+    def fit(self, reference: pd.DataFrame) -> SegmentEncoder:
+        """Cluster the reference window; its segments are the labels every window maps onto."""
         self.columns_ = list(reference.columns)
         self.scale_ = reference.std(ddof=0).replace(0.0, 1.0)
         self.labels_ = self._cluster(reference)
         self.centroids_ = self._centroids(reference, self.labels_)
+        return self
 
     def _cluster(self, X: pd.DataFrame) -> pd.Series:
         labels = clone(self.segmenter).fit_predict(X.to_numpy(float))
@@ -227,19 +142,6 @@ class _SegmentEncoder:
                              for s in self.centroids_.index}, index=labels.index)
 
 
-def _base_features(union: FeatureUnion, history: pd.DataFrame) -> pd.DataFrame:
-    """Fit ``union`` on ``history``; one row per purchaser, in customer order."""
-    purchasers = history.loc[~history[IS_RETURN], CUSTOMER_ID]
-    if purchasers.empty:
-        raise ValueError("no purchases in the history to describe customers with")
-    frame = union.fit_transform(history)
-    frame = frame.reindex(pd.Index(np.sort(purchasers.unique()), name=CUSTOMER_ID)).astype(float)
-    if frame.isna().to_numpy().any():
-        bad = frame.columns[frame.isna().any()].tolist()
-        raise ValueError(f"feature columns {bad[:5]} have missing values for some customers")
-    return frame
-
-
 @dataclass(frozen=True)
 class RepurchaseResult:
     """Out-of-time scores, tables, figures and the models of one repurchase evaluation.
@@ -251,8 +153,6 @@ class RepurchaseResult:
     tables : dict of DataFrame
         ``importance`` (permutation, eval period), ``gain`` (XGBoost only), ``by_segment``
         (with a segmenter), ``rolling`` (with ``n_rolling``).
-    figures : dict of Figure
-        ``importance``.
     model : RepurchaseModel
         Trained at the eval cutoff on the latest fully labelled window: the one to deploy.
     evaluated_model : RepurchaseModel
@@ -265,19 +165,9 @@ class RepurchaseResult:
 
     metrics: dict[str, float]
     tables: dict[str, pd.DataFrame]
-    figures: dict[str, Figure]
     model: RepurchaseModel
     evaluated_model: RepurchaseModel
     scores: pd.DataFrame = field(repr=False)
-
-
-@dataclass(frozen=True)
-class _Window:
-    union: FeatureUnion
-    base: pd.DataFrame
-    target: pd.DataFrame
-    rfm: pd.DataFrame
-    last_spend: pd.Series  # purchase value in the horizon before the cutoff, per target customer
 
 
 @dataclass(frozen=True)
@@ -345,14 +235,14 @@ def evaluate_repurchase(
     start = perf_counter()
     if n_rolling and n_rolling < 3:
         raise ValueError(f"n_rolling must be 0 or at least 3, got {n_rolling}")
-    eval_cutoff, train_cutoff = _cutoffs(transactions, horizon_days, eval_cutoff, train_cutoff)
-    windows = _Windows(transactions, make_features, horizon_days)
+    eval_cutoff, train_cutoff = check_cutoffs(transactions, horizon_days, eval_cutoff, train_cutoff)
+    windows = Windows(transactions, make_features, horizon_days)
     main = _evaluate_pair(windows, classifier, train_cutoff, eval_cutoff, segmenter_factory)
-    metrics, tables, figures = dict(main.metrics), {}, {}
+    metrics, tables = dict(main.metrics), {}
     metrics.update(RepurchaseValidation(windows, train_cutoff).score(classifier, segmenter_factory))
     if importance_repeats:
-        tables["importance"] = _permutation_table(main, importance_repeats, random_state)
-        figures["importance"] = importance_figure(tables["importance"])
+        tables["importance"] = permutation_table(main.model.classifier, main.X_eval,
+                                                 main.y_eval[WILL_BUY], importance_repeats, random_state)
     if (gain := gain_table(main.model.classifier, main.model.columns)) is not None:
         tables["gain"] = gain
     if main.segments is not None:
@@ -375,11 +265,7 @@ def evaluate_repurchase(
     if main.segments is not None:
         scores[SEGMENT] = main.segments
     metrics["time/predict_seconds"] = perf_counter() - start
-    return RepurchaseResult(metrics, tables, figures, final, main.model, scores)
-
-
-class WindowError(ValueError):
-    """A cutoff leaves nothing to learn from: no purchases before it, or a single-class target."""
+    return RepurchaseResult(metrics, tables, final, main.model, scores)
 
 
 class RepurchaseValidation:
@@ -391,13 +277,13 @@ class RepurchaseValidation:
 
     Parameters
     ----------
-    windows : _Windows
+    windows : Windows
         The feature windows (see :meth:`of`).
     train_cutoff : Timestamp
         Where the evaluated model learns; the validation model is scored here.
     """
 
-    def __init__(self, windows: _Windows, train_cutoff: pd.Timestamp):
+    def __init__(self, windows: Windows, train_cutoff: pd.Timestamp):
         self.windows = windows
         self.score_cutoff = pd.Timestamp(train_cutoff)
         self.fit_cutoff = self.score_cutoff - pd.Timedelta(days=windows.horizon_days)
@@ -406,8 +292,8 @@ class RepurchaseValidation:
     def of(cls, transactions: pd.DataFrame, make_features: Callable[[], FeatureUnion],
            horizon_days: int = 90) -> RepurchaseValidation:
         """The validation of the default cutoffs (as ``evaluate_repurchase`` chooses them)."""
-        train_cutoff = _cutoffs(transactions, horizon_days, None, None)[1]
-        return cls(_Windows(transactions, make_features, horizon_days), train_cutoff)
+        train_cutoff = check_cutoffs(transactions, horizon_days, None, None)[1]
+        return cls(Windows(transactions, make_features, horizon_days), train_cutoff)
 
     def check(self) -> None:
         """Raise WindowError now if either validation window has nothing to learn or judge."""
@@ -426,55 +312,18 @@ class RepurchaseValidation:
                 for key, value in pair.metrics.items() if key != "predict/n_features"}
 
 
-class _Windows:
-    """Features, targets and baseline RFM per cutoff, each computed once."""
-
-    def __init__(self, transactions: pd.DataFrame, make_features: Callable[[], FeatureUnion],
-                 horizon_days: int):
-        self.transactions, self.make_features = transactions, make_features
-        self.horizon_days, self._done = horizon_days, {}
-
-    def get(self, cutoff: pd.Timestamp) -> _Window:
-        if cutoff not in self._done:
-            history, target = cutoff_frame(self.transactions, cutoff, self.horizon_days)
-            if target.empty:
-                raise WindowError(f"cutoff {cutoff.date()}: no purchases before it")
-            if target[WILL_BUY].nunique() < 2:
-                raise WindowError(f"cutoff {cutoff.date()}: every customer has the same target")
-            union = self.make_features()
-            base = _base_features(union, history)
-            rfm = rfm_baseline_features(history, cutoff).reindex(target.index)
-            last = last_period_spend(history, cutoff, self.horizon_days).reindex(target.index, fill_value=0.0)
-            self._done[cutoff] = _Window(union, base, target, rfm, last)
-        return self._done[cutoff]
-
-
-def _cutoffs(transactions: pd.DataFrame, horizon_days: int, eval_cutoff, train_cutoff):
-    """Default and check the two cutoffs: complete eval labels, no training label after eval."""
-    horizon, end = pd.Timedelta(days=horizon_days), data_end(transactions)
-    eval_cutoff = end - horizon if eval_cutoff is None else pd.Timestamp(eval_cutoff)
-    train_cutoff = eval_cutoff - horizon if train_cutoff is None else pd.Timestamp(train_cutoff)
-    if eval_cutoff + horizon > end:
-        raise ValueError(f"eval cutoff {eval_cutoff} + {horizon_days} days passes the data end "
-                         f"{end}: its labels would be incomplete")
-    if train_cutoff + horizon > eval_cutoff:
-        raise ValueError(f"train cutoff {train_cutoff} + {horizon_days} days passes the eval "
-                         f"cutoff {eval_cutoff}: training labels would overlap the evaluation")
-    return eval_cutoff, train_cutoff
-
-
-def _fit_model(window: _Window, classifier: BaseEstimator, segmenter_factory,
+def _fit_model(window: Window, classifier: BaseEstimator, segmenter_factory,
                horizon_days: int) -> tuple[RepurchaseModel, pd.DataFrame]:
     """Train on one window; returns the model and the predictor frame it saw."""
     segments, X = None, window.base
     if segmenter_factory is not None:
-        segments = _SegmentEncoder(segmenter_factory(), window.base)
+        segments = SegmentEncoder(segmenter_factory()).fit(window.base)
         X = X.join(segments.one_hot(segments.labels_))
     model = clone(classifier).fit(X, window.target[WILL_BUY].to_numpy())
     return RepurchaseModel(window.union, model, list(X.columns), horizon_days, segments), X
 
 
-def _evaluate_pair(windows: _Windows, classifier: BaseEstimator, train_cutoff: pd.Timestamp,
+def _evaluate_pair(windows: Windows, classifier: BaseEstimator, train_cutoff: pd.Timestamp,
                    eval_cutoff: pd.Timestamp, segmenter_factory) -> _Round:
     """Train at ``train_cutoff``, score at ``eval_cutoff`` with the baselines."""
     train, test = windows.get(train_cutoff), windows.get(eval_cutoff)
@@ -494,7 +343,7 @@ def _evaluate_pair(windows: _Windows, classifier: BaseEstimator, train_cutoff: p
     return _Round(metrics, model, X_train, train.target, X_eval, test.target, scores, segments)
 
 
-def _rolling(windows: _Windows, classifier: BaseEstimator, train_cutoff: pd.Timestamp,
+def _rolling(windows: Windows, classifier: BaseEstimator, train_cutoff: pd.Timestamp,
              eval_cutoff: pd.Timestamp, horizon_days: int, n_rolling: int, segmenter_factory,
              first: _Round) -> pd.DataFrame:
     """One row of scores per cutoff pair, stepping back ``horizon_days`` each time."""
@@ -509,46 +358,6 @@ def _rolling(windows: _Windows, classifier: BaseEstimator, train_cutoff: pd.Time
                      "train_history_days": history,
                      **{k.removeprefix("predict/"): v for k, v in pair.metrics.items()}})
     return pd.DataFrame(rows)
-
-
-def _permutation_table(pair: _Round, n_repeats: int, random_state: int) -> pd.DataFrame:
-    """Drop in eval-period ROC AUC when one column is shuffled, most important first."""
-    result = permutation_importance(pair.model.classifier, pair.X_eval, pair.y_eval[WILL_BUY],
-                                    scoring="roc_auc", n_repeats=n_repeats,
-                                    random_state=random_state, n_jobs=1)
-    table = pd.DataFrame({"feature": pair.X_eval.columns, "mean": result.importances_mean,
-                          "std": result.importances_std})
-    return table.sort_values("mean", ascending=False, kind="stable").reset_index(drop=True)
-
-
-def gain_table(classifier: BaseEstimator, columns: list[str]) -> pd.DataFrame | None:
-    """XGBoost gain per column (share of the total), or None for models without a booster."""
-    final = classifier[-1] if isinstance(classifier, Pipeline) else classifier
-    if not hasattr(final, "get_booster"):
-        return None
-    gain = final.get_booster().get_score(importance_type="gain")
-    # Fitted on a DataFrame the booster knows the column names; on an array it says f0, f1, ...
-    named = {(columns[int(k[1:])] if k not in columns and k[1:].isdigit() else k): v
-             for k, v in gain.items()}
-    table = pd.DataFrame({"feature": columns,
-                          "gain": [float(named.get(c, 0.0)) for c in columns]})
-    table["share"] = table["gain"] / table["gain"].sum() if table["gain"].sum() > 0 else 0.0
-    return table.sort_values("gain", ascending=False, kind="stable").reset_index(drop=True)
-
-
-def importance_figure(table: pd.DataFrame, top: int = 20) -> Figure:
-    """Horizontal bars of permutation importance with one-std error bars, largest on top."""
-    shown = table.head(top).iloc[::-1]
-    fig = Figure(figsize=(7.5, 0.3 * len(shown) + 1.5))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.barh(shown["feature"], shown["mean"], xerr=shown["std"], color="#4c72b0", alpha=0.85)
-    ax.axvline(0, color="black", linewidth=0.8)
-    ax.set(title=f"Permutation importance, evaluation period (top {len(shown)})",
-           xlabel="drop in ROC AUC when the column is shuffled")
-    ax.tick_params(axis="y", labelsize="small")
-    fig.tight_layout()
-    return fig
 
 
 def _by_segment(pair: _Round) -> pd.DataFrame:

@@ -1,63 +1,79 @@
-"""Everything segmentlab sends to MLflow goes through here. ``NullTracker`` records nothing."""
+"""Everything segmentlab sends to MLflow goes through here; `NullTracker` records nothing.
+
+Both trackers implement the `Tracker` protocol, so a method missing from one is an error a test
+catches, not a silent no-op. MLflow is imported on first use (`_mlflow`), so a run with
+``tracking=none`` never loads it; the pyfunc wrappers (`segmentlab.study.pyfunc`) and the
+readers of logged runs (`segmentlab.study.store`) are the only other modules that import it.
+Artifact paths come from `segmentlab.vocabulary`.
+"""
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
 import re
-import subprocess
-import sys
-import warnings
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
-from importlib import metadata
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import matplotlib.pyplot as plt
-import mlflow
-import mlflow.pyfunc
 import pandas as pd
-import yaml
 
-from segmentlab.pipeline import FeatureResult, RunResult
-from segmentlab.schema import Dataset
+from segmentlab import vocabulary
+from segmentlab.study.provenance import package_versions, provenance_tags
 
-#: Packages whose versions every run records.
-PACKAGES = ["segmentlab", "scikit-learn", "pandas", "numpy", "hydra-core", "mlflow", "optuna",
-            "hdbscan", "umap-learn", "gensim", "xgboost-cpu", "pyarrow"]
+if TYPE_CHECKING:
+    from segmentlab.features.matrix import FeatureResult
+    from segmentlab.schema import Dataset
+    from segmentlab.study.results import RunResult
+
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one line per artifact read
 _MAX_PARAM_CHARS = 6000  # MLflow's limit for a param value
 _BATCH = 100             # MLflow's limit for params per log_batch
 
 
-class FramePredictor(mlflow.pyfunc.PythonModel):
-    """An MLflow pyfunc around a plain segmentlab model: a DataFrame in, a DataFrame out.
+def _mlflow():
+    """The mlflow module, imported on first use (it costs about a second)."""
+    import mlflow
 
-    ``method`` names the model's method (``predict`` for a ``SegmentAssigner``: customer feature
-    frame → segment, segment_name; ``score`` for a ``RepurchaseModel``: predictor frame →
-    repurchase_probability).
-    """
-
-    def __init__(self, model: Any, method: str):
-        self.model = model
-        self.method = method
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        out = getattr(self.model, self.method)(model_input)
-        return out.to_frame() if isinstance(out, pd.Series) else out
+    return mlflow
 
 
 class TrackingError(Exception):
     """The tracking store cannot be used; the message says which store and why."""
 
 
-class NullTracker:
-    """The tracker interface, doing nothing (``tracking=none``)."""
+@runtime_checkable
+class Tracker(Protocol):
+    """What the run asks of a tracker; `MlflowTracker` records it, `NullTracker` does not."""
 
+    @property
+    def records(self) -> bool: ...          # whether anything is kept (figures are drawn only then)
+    @property
+    def ui_command(self) -> str | None: ...  # how to look at the runs, printed at the end
+    def check(self) -> None: ...
+    def run(self, name: str, params: Mapping[str, Any], tags: Mapping[str, str], config: dict,
+            overrides: list[str], resume_run_id: str | None = None
+            ) -> AbstractContextManager[str | None]: ...
+    def log_data(self, dataset: Dataset) -> None: ...
+    def log_features(self, features: FeatureResult) -> None: ...
+    def log_result(self, result: RunResult, config: dict | None = None) -> None: ...
+    def log_skipped(self, stage: str, reason: str) -> None: ...
+    def register_model(self, name: str, model: Any, example: pd.DataFrame, config: dict,
+                       data_hash: str) -> str | None: ...
+    def log_report(self, html: str) -> None: ...
+    def parent_of(self, study) -> str | None: ...
+    def link_study(self, study) -> None: ...
+    def log_trial(self, trial, outcome, config: dict) -> str | None: ...
+    def log_progress(self, n_finished: int) -> None: ...
+    def log_study(self, study, best, metric_names: list[str], ran: int) -> None: ...
+
+
+class NullTracker:
+    """The `Tracker` protocol, recording nothing (``tracking=none``)."""
+
+    records = False
     ui_command: str | None = None
 
     def check(self) -> None:
@@ -65,7 +81,7 @@ class NullTracker:
 
     @contextmanager
     def run(self, name: str, params: Mapping[str, Any], tags: Mapping[str, str],
-            config: dict, overrides: list[str], resume_run_id: str | None = None) -> Iterator[str | None]:
+            config: dict, overrides: list[str], resume_run_id: str | None = None) -> Iterator[None]:
         yield None
 
     def log_data(self, dataset: Dataset) -> None:
@@ -77,10 +93,16 @@ class NullTracker:
     def log_result(self, result: RunResult, config: dict | None = None) -> None:
         """Nothing to log."""
 
+    def log_skipped(self, stage: str, reason: str) -> None:
+        """Nothing to log."""
+
     def register_model(self, name: str, model: Any, example: pd.DataFrame, config: dict,
                        data_hash: str) -> str | None:
         """Nothing to register."""
         return None
+
+    def log_report(self, html: str) -> None:
+        """Nothing to log."""
 
     def parent_of(self, study) -> str | None:
         """No earlier parent run to resume."""
@@ -100,7 +122,7 @@ class NullTracker:
         """Nothing to log."""
 
 
-class MlflowTracker(NullTracker):
+class MlflowTracker:
     """Logs runs to an MLflow tracking store.
 
     Parameters
@@ -120,12 +142,15 @@ class MlflowTracker(NullTracker):
         self.experiment = experiment
         self.artifact_location = artifact_location
 
+    records = True
+
     @property
     def ui_command(self) -> str:
         return f"mlflow ui --backend-store-uri {self.tracking_uri} --host 127.0.0.1"
 
     def check(self) -> None:
         """Fail fast, before any long work, when the store cannot be reached or written."""
+        mlflow = _mlflow()
         if self.tracking_uri.startswith("sqlite:///"):
             folder = Path(self.tracking_uri.removeprefix("sqlite:///")).parent
             try:
@@ -154,6 +179,7 @@ class MlflowTracker(NullTracker):
     def run(self, name: str, params: Mapping[str, Any], tags: Mapping[str, str],
             config: dict, overrides: list[str], resume_run_id: str | None = None) -> Iterator[str]:
         """A run (a study's parent run when tuning); ``resume_run_id`` continues an earlier one."""
+        mlflow = _mlflow()
         self.check()
         all_tags = {**tags, **provenance_tags()}
         with mlflow.start_run(run_id=resume_run_id, run_name=None if resume_run_id else name,
@@ -169,15 +195,17 @@ class MlflowTracker(NullTracker):
             yield active.info.run_id
 
     def log_data(self, dataset: Dataset) -> None:
+        mlflow = _mlflow()
         mlflow.set_tags({"data_hash": dataset.data_hash, "data_source": dataset.source,
                          "data_cache_hit": str(dataset.cache_hit).lower()})
         ledger = dataset.ledger
         mlflow.log_metrics({"data/rows_in": ledger.rows_in, "data/rows_kept": ledger.rows_kept,
                             **{f"data/dropped_{k}": v for k, v in ledger.dropped.items()}})
         mlflow.log_dict(ledger.to_dict(), "data/cleaning_ledger.json")
-        mlflow.log_text(ledger.to_frame().to_csv(index=False), "data/cleaning_ledger.csv")
+        _log_table(mlflow, "cleaning_ledger", ledger.to_frame())
 
     def log_features(self, features: FeatureResult) -> None:
+        mlflow = _mlflow()
         mlflow.set_tag("features_cache_hit", str(features.cache_hit).lower())
         mlflow.log_metrics({**_finite(features.metrics), "features/n_columns": features.frame.shape[1],
                             "features/n_customers": features.frame.shape[0]})
@@ -187,17 +215,19 @@ class MlflowTracker(NullTracker):
     def log_result(self, result: RunResult, config: dict | None = None) -> None:
         """Metrics, segment profile and labels, tables, plots; ``config`` is the effective config
         (after tuning, the best trial's), what ``segmentlab reproduce`` rebuilds."""
+        mlflow = _mlflow()
         if config is not None:
             mlflow.log_dict(config, "config.yaml")
         mlflow.set_tags(result.tags)
         mlflow.log_metrics(_finite_or_nan(result.metrics))
-        mlflow.log_text(result.profile.to_csv(index=True), "segments/profile.csv")
-        mlflow.log_text(result.labels.to_csv(header=True), "segments/labels.csv")
+        _log_table(mlflow, "profile", result.profile)
+        mlflow.log_text(result.labels.to_csv(header=True), vocabulary.artifact("labels").path)
         for name, table in result.tables.items():
-            mlflow.log_text(table.to_csv(index=True), f"tables/{name}.csv")
+            _log_table(mlflow, name, table)
         for name, figure in result.figures.items():
             mlflow.log_figure(figure, f"plots/{name}.png")
-            plt.close(figure)
+        from segmentlab.study.pyfunc import FramePredictor, log_pyfunc, model_examples
+
         for name, (model, method, example) in model_examples(result).items():
             log_pyfunc(name, FramePredictor(model, method), example)
 
@@ -206,21 +236,31 @@ class MlflowTracker(NullTracker):
                        data_hash: str) -> str:
         """Log the deployable model (transactions in) and register it as a new version of ``name``,
         tagged with its config, git commit, data hash and package versions; return the version."""
+        mlflow = _mlflow()
+        from segmentlab.study.pyfunc import FramePredictor, log_pyfunc
+
         info = log_pyfunc("model", FramePredictor(model, "predict"), example, registered_name=name)
         client = mlflow.MlflowClient()
         version = str(info.registered_model_version)
         tags = {**provenance_tags(), "data_hash": data_hash, "run_id": mlflow.active_run().info.run_id,
-                "packages": json.dumps(package_versions()), "config": yaml.safe_dump(config)[:7500]}
+                "packages": json.dumps(package_versions()), "config": _yaml(config)[:7500]}
         for key, value in tags.items():
             client.set_model_version_tag(name, version, key, value)
         return version
 
+    def log_skipped(self, stage: str, reason: str) -> None:
+        """A stage that could not run on this data: a ``skipped/<stage>`` tag with the reason."""
+        mlflow = _mlflow()
+        mlflow.set_tag(f"skipped/{stage}", reason[:5000])
+
     def log_report(self, html: str) -> None:
         """The study report as an artifact of the active run."""
+        mlflow = _mlflow()
         mlflow.log_text(html, "report.html")
 
     def parent_of(self, study) -> str | None:
         """The parent run an earlier invocation of this study logged to this store, if any."""
+        mlflow = _mlflow()
         run_id = study.user_attrs.get(f"mlflow_parent_run:{mask_url(self.tracking_uri)}")
         if not run_id:
             return None
@@ -231,12 +271,14 @@ class MlflowTracker(NullTracker):
             return None
 
     def link_study(self, study) -> None:
+        mlflow = _mlflow()
         active = mlflow.active_run()
         study.set_user_attr(f"mlflow_parent_run:{mask_url(self.tracking_uri)}", active.info.run_id)
         mlflow.set_tags({"study_name": study.study_name, "run_kind": "study"})
 
     def log_trial(self, trial, outcome, config: dict) -> str:
         """One nested child run per trial: params, metrics, state, failure reason, config, labels."""
+        mlflow = _mlflow()
         failed = outcome.failure is not None
         tags = {"run_kind": "trial", "trial_number": str(trial.number),
                 "trial_state": "FAIL" if failed else "COMPLETE",
@@ -252,10 +294,12 @@ class MlflowTracker(NullTracker):
             return child.info.run_id
 
     def log_progress(self, n_finished: int) -> None:
+        mlflow = _mlflow()
         mlflow.log_metric("tuning/n_finished_trials", n_finished, step=n_finished)
 
     def log_study(self, study, best, metric_names: list[str], ran: int) -> None:
         """The best trial, the Pareto set and Optuna's plots on the parent run."""
+        mlflow = _mlflow()
         import optuna.visualization as vis
 
         mlflow.log_metrics({f"best/{m}": v for m, v in zip(metric_names, best.values, strict=True)})
@@ -263,11 +307,11 @@ class MlflowTracker(NullTracker):
         mlflow.set_tags({"best_trial_number": str(best.number),
                          "best_trial_run_id": best.user_attrs.get("mlflow_run_id", "")})
         trials = study.trials_dataframe(attrs=("number", "state", "values", "params", "user_attrs"))
-        mlflow.log_text(trials.to_csv(index=False), "tuning/trials.csv")
+        _log_table(mlflow, "trials", trials)
         if len(metric_names) > 1:
             pareto = [{"number": t.number, **dict(zip(metric_names, t.values, strict=True)), **t.params}
                       for t in study.best_trials]
-            mlflow.log_text(pd.DataFrame(pareto).to_csv(index=False), "tuning/pareto.csv")
+            _log_table(mlflow, "pareto", pd.DataFrame(pareto))
         for i, metric in enumerate(metric_names):
             target = (lambda t, i=i: t.values[i]) if len(metric_names) > 1 else None
             stem = metric.replace("/", "_")
@@ -300,6 +344,7 @@ def mask_url(text: str) -> str:
 
 
 def _log_params(params: Mapping[str, Any]) -> None:
+    mlflow = _mlflow()
     items = [(k, _param_value(v)) for k, v in params.items()]
     for i in range(0, len(items), _BATCH):
         mlflow.log_params(dict(items[i:i + _BATCH]))
@@ -319,139 +364,13 @@ def _finite_or_nan(metrics: Mapping[str, float]) -> dict[str, float]:
     return {k: float("nan") if v is None else float(v) for k, v in metrics.items()}
 
 
-def package_versions() -> dict[str, str]:
-    """Installed versions of the packages that decide a run's results."""
-    versions = {"python": sys.version.split()[0]}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+def _log_table(mlflow, name: str, table: pd.DataFrame) -> None:
+    """A table as CSV under its declared artifact path (`segmentlab.vocabulary.ARTIFACTS`)."""
+    declared = vocabulary.artifact(name)
+    mlflow.log_text(table.to_csv(index=declared.index), declared.path)
 
 
-def provenance_tags() -> dict[str, str]:
-    """Git commit (and whether the work tree had uncommitted changes) of the code that ran."""
-    def git(*args: str) -> str:
-        try:
-            out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
-                                 cwd=Path(__file__).resolve().parent)
-            return out.stdout.strip() if out.returncode == 0 else ""
-        except (OSError, subprocess.SubprocessError):
-            return ""
+def _yaml(config: dict) -> str:
+    import yaml
 
-    commit = git("rev-parse", "HEAD") or "unknown"
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-    return {"git_commit": commit, "git_dirty": str(dirty).lower()}
-
-
-@dataclass(frozen=True)
-class LoggedRun:
-    """What ``segmentlab reproduce`` needs from a logged run."""
-
-    name: str
-    config: dict
-    labels: pd.Series
-    metrics: dict[str, float]
-    data_hash: str | None
-
-
-def load_model(uri: str, tracking_uri: str) -> Any:
-    """The plain segmentlab model inside a logged pyfunc (``models:/segmentlab/latest``, ``runs:/…``).
-
-    Models load only from the store named by ``tracking_uri``.
-    """
-    from mlflow.exceptions import MlflowException
-
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    try:
-        return mlflow.pyfunc.load_model(uri).unwrap_python_model().model
-    except (MlflowException, OSError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise TrackingError(f"model {uri} in {tracking_uri}: {first}") from e
-
-
-def fetch_run(run_id: str, tracking_uri: str) -> LoggedRun:
-    """Read a run's effective config, labels and metrics back from the store."""
-    from mlflow.exceptions import MlflowException
-
-    mlflow.set_tracking_uri(tracking_uri)
-    try:
-        run = mlflow.get_run(run_id)
-        config = yaml.safe_load(mlflow.artifacts.load_text(f"{run.info.artifact_uri}/config.yaml"))
-        labels_text = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/segments/labels.csv")
-    except (MlflowException, OSError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise TrackingError(f"run {run_id} in {tracking_uri}: {first}") from e
-    labels = pd.read_csv(io.StringIO(labels_text), index_col=0).iloc[:, 0]
-    return LoggedRun(run.info.run_name or run_id, config, labels, dict(run.data.metrics),
-                     run.data.tags.get("data_hash"))
-
-
-def model_examples(result: RunResult) -> dict[str, tuple[Any, str, pd.DataFrame]]:
-    """The run's deployable models with the method pyfunc calls and an input frame for each."""
-    examples = {}
-    if "segment_assigner" in result.models:
-        examples["segment_model"] = (result.models["segment_assigner"], "predict", result.features)
-    if "repurchase" in result.models and "repurchase_features" in result.tables:
-        examples["repurchase_model"] = (result.models["repurchase"], "score",
-                                        result.tables["repurchase_features"])
-    return examples
-
-
-def log_pyfunc(name: str, python_model: Any, frame: pd.DataFrame, registered_name: str | None = None):
-    """Log a pyfunc model with a signature and a five-row input example; return its model info."""
-    from mlflow.models import infer_signature
-
-    example = frame.head(5)
-    with warnings.catch_warnings():  # integer columns: our ids and counts are never missing
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        signature = infer_signature(frame, python_model.predict(None, frame))
-    requirements = [f"{n}=={v}" for n, v in package_versions().items()
-                    if n not in ("python", "segmentlab") and v != "not installed"]
-    return mlflow.pyfunc.log_model(name=name, python_model=python_model, input_example=example,
-                                   signature=signature, pip_requirements=requirements,
-                                   registered_model_name=registered_name)
-
-
-
-def fetch_study(experiment: str, tracking_uri: str) -> pd.DataFrame:
-    """One row per run of an experiment (study parents and plain runs; trials left out): run_id,
-    run_name, the group tags, and metrics under their own names (``cluster/silhouette``…)."""
-    mlflow.set_tracking_uri(tracking_uri)
-    if mlflow.get_experiment_by_name(experiment) is None:
-        raise TrackingError(f"no experiment '{experiment}' in {tracking_uri}")
-    runs = mlflow.search_runs(experiment_names=[experiment])
-    runs = runs[runs["status"].isin(["FINISHED", "RUNNING"])]  # RUNNING: the final run logging it
-    if "tags.run_kind" in runs:
-        runs = runs[runs["tags.run_kind"].fillna("") != "trial"]
-    renamed = {c: c.split(".", 1)[1] for c in runs.columns if c.startswith(("metrics.", "tags."))}
-    runs = runs.rename(columns={**renamed, "tags.mlflow.runName": "run_name"})
-    keep = ["run_id", "run_name", "start_time"] + [c for c in renamed.values() if "/" in c or c in
-                                                   ("data", "features", "reducer", "clusterer", "classifier",
-                                                    "tuning", "degenerate")]
-    return runs.loc[:, [c for c in dict.fromkeys(keep) if c in runs.columns]].reset_index(drop=True)
-
-
-def registered_run(name: str, tracking_uri: str) -> str | None:
-    """The run id behind the latest version of a registered model, if there is one."""
-    mlflow.set_registry_uri(tracking_uri)
-    try:
-        versions = mlflow.MlflowClient().search_model_versions(f"name = '{name}'")
-    except Exception:  # no registry tables yet, or no such model
-        return None
-    return max(versions, key=lambda v: int(v.version)).run_id if versions else None
-
-
-def fetch_tables(run_id: str, names: list[str]) -> dict[str, pd.DataFrame]:
-    """The CSV artifacts of a run that exist, by artifact path without ``.csv``."""
-    run = mlflow.get_run(run_id)
-    tables = {}
-    for name in names:
-        try:
-            text = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/{name}.csv")
-        except Exception:  # the artifact is optional (e.g. no prediction stage in this run)
-            continue
-        tables[name] = pd.read_csv(io.StringIO(text))
-    return tables
+    return yaml.safe_dump(config)

@@ -84,7 +84,7 @@ def evaluate_clustering(
     labels = np.asarray(labels)
     if X.ndim != 2 or len(X) != len(labels):
         raise ValueError(f"X {X.shape} and labels {labels.shape} must have one label per row")
-    metrics = _size_metrics(labels)
+    metrics = _shares(labels)
     reasons = degeneracy_reasons(labels)
     if not np.isfinite(X).all():
         reasons.append("features contain NaN or infinite values")
@@ -199,7 +199,7 @@ def stability(
     }
 
 
-def _size_metrics(labels: np.ndarray) -> dict[str, float]:
+def _shares(labels: np.ndarray) -> dict[str, float]:
     """Noise fraction, cluster count and extreme cluster shares (of all points)."""
     n = max(len(labels), 1)
     sizes = np.unique(labels[labels != NOISE], return_counts=True)[1]
@@ -208,7 +208,27 @@ def _size_metrics(labels: np.ndarray) -> dict[str, float]:
         "cluster/n_clusters": float(len(sizes)),
         "cluster/min_cluster_share": float(sizes.min() / n) if len(sizes) else np.nan,
         "cluster/max_cluster_share": float(sizes.max() / n) if len(sizes) else np.nan,
+        "cluster/size_balance": _balance(sizes),
     }
+
+
+def _balance(sizes: np.ndarray) -> float:
+    """Normalised entropy of the segment sizes: 1 when all are equal, near 0 when one dominates.
+
+    One number for "are the segments of workable sizes", which the smallest and largest shares
+    only bound; undefined (NaN) with fewer than two segments.
+    """
+    if len(sizes) < 2:
+        return np.nan
+    shares = sizes / sizes.sum()
+    return float(-(shares * np.log(shares)).sum() / np.log(len(sizes)))
+
+
+def size_counts(labels) -> dict[str, float]:
+    """Customers per segment as ``cluster/size_<label>`` (``cluster/size_noise`` for -1)."""
+    values, counts = np.unique(np.asarray(labels), return_counts=True)
+    return {f"cluster/size_{'noise' if v == NOISE else v}": float(c)
+            for v, c in zip(values, counts, strict=True)}
 
 
 def _separation_metrics(X, labels, sample_size, random_state, reasons) -> dict[str, float]:

@@ -14,39 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.pipeline import FeatureUnion
 from sklearn.tree import DecisionTreeClassifier, export_text
 
-from segmentlab.evaluation import NOISE
 from segmentlab.schema import CUSTOMER_ID, INVOICE_DATE, INVOICE_NO, IS_RETURN
-
-
-def scaled_logistic_regression(C: float = 1.0, class_weight: str | None = None,
-                               max_iter: int = 2000, random_state: int | None = None) -> Pipeline:
-    """Logistic regression behind a StandardScaler (its penalty assumes comparable scales).
-
-    Parameters
-    ----------
-    C : float
-        Inverse L2 penalty strength.
-    class_weight : "balanced" or None
-        Reweight classes inversely to their frequency.
-    max_iter : int
-        Solver iterations (lbfgs).
-    random_state : int or None
-        Unused by lbfgs; kept so every classifier config takes ``${seed}``.
-
-    Returns
-    -------
-    Pipeline
-        ``StandardScaler -> LogisticRegression``.
-    """
-    return make_pipeline(StandardScaler(), LogisticRegression(
-        C=C, class_weight=class_weight, max_iter=max_iter, random_state=random_state))
+from segmentlab.segmentation.evaluation import NOISE
 
 
 def encode_labels(labels: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:

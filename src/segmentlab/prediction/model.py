@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from segmentlab.classification import SegmentAssigner
-from segmentlab.prediction import RepurchaseModel
+from segmentlab.prediction.assignment import SegmentAssigner
+from segmentlab.prediction.repurchase import RepurchaseModel
 from segmentlab.schema import CUSTOMER_ID, IS_RETURN
 
 #: Output columns of :meth:`CustomerSegmentModel.predict`.

@@ -33,7 +33,7 @@ import pyarrow.csv as pv
 import pyarrow.parquet as pq
 
 from segmentlab.cache import FrameCache, file_hash, stable_hash
-from segmentlab.cleaning import TransactionCleaner
+from segmentlab.data.cleaning import TransactionCleaner
 from segmentlab.schema import (
     AMOUNT,
     CLEAN_COLUMNS,

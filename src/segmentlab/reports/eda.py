@@ -15,7 +15,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from segmentlab.reporting import (
+from segmentlab.customers import customer_summary
+from segmentlab.reports.html import (
     Section,
     esc,
     figure_html,
@@ -38,7 +39,6 @@ from segmentlab.schema import (
     UNIT_PRICE,
     Dataset,
 )
-from segmentlab.segments import customer_summary
 
 #: Section ids, in page order.
 SECTIONS = ("monthly", "countries", "baskets", "returns", "products", "cohorts", "rfm", "cleaning")

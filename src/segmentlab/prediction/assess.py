@@ -1,0 +1,97 @@
+"""The prediction stage of a run: segment assignment and out-of-time repurchase, as one call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+from sklearn.pipeline import FeatureUnion, Pipeline
+
+from segmentlab.prediction import assignment
+from segmentlab.prediction.repurchase import evaluate_repurchase
+from segmentlab.schema import Dataset
+from segmentlab.segmentation.evaluation import NOISE
+from segmentlab.segmentation.segmenting import Segmentation
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What the prediction stage adds to a run.
+
+    Attributes
+    ----------
+    metrics : dict
+        ``assign/*`` and ``predict/*`` scores.
+    tables : dict of DataFrame
+        Confusion matrix, segment rules, repurchase importance, per-customer scores…
+    models : dict
+        ``segment_assigner`` (SegmentAssigner) and ``repurchase`` (RepurchaseModel).
+    skipped : str or None
+        Why the stage did not run, when it did not.
+    """
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    models: dict[str, object] = field(default_factory=dict)
+    skipped: str | None = None
+
+
+def assess_classifiers(
+    segmentation: Segmentation,
+    features: pd.DataFrame,
+    dataset: Dataset,
+    union: FeatureUnion,
+    prediction_union: FeatureUnion,
+    classifier: BaseEstimator,
+    assigner: BaseEstimator,
+    segmenter_factory: Callable[[], Pipeline],
+    *,
+    horizon_days: int = 90,
+    n_rolling: int = 0,
+    new_customer_invoices: int = 1,
+    importance_repeats: int = 5,
+    surrogate_depth: int = 3,
+    test_size: float = 0.25,
+    spend_regressor: BaseEstimator | None = None,
+    random_state: int = 42,
+    fitted: FeatureUnion | None = None,
+) -> Assessment:
+    """Segment assignment and out-of-time repurchase prediction for one segmentation.
+
+    ``union`` is the run's unfitted feature union (segment assignment learns from it);
+    ``prediction_union`` the unfitted union repurchase prediction refits in each time window (plus
+    the segment, one-hot); ``classifier`` the unfitted repurchase classifier and ``assigner`` the
+    unfitted segment classifier, each cloned for every use; ``fitted`` the run's union already
+    fitted on the whole data, if at hand (else it is fitted here). The other keywords are the
+    ``prediction.*`` settings (`segmentlab.settings.PredictionSettings`).
+    """
+    labels = segmentation.labels
+    if labels[labels != NOISE].nunique() < 2:  # a degenerate clustering: nothing to learn
+        return Assessment(skipped="fewer than 2 segments")
+    names = segmentation.names
+    result = assignment.assign_segments(features, labels, clone(assigner), test_size,
+                                        random_state=random_state)
+    metrics = dict(result.metrics)
+    metrics.update(assignment.new_customer_assignment(
+        dataset.transactions, labels, lambda: clone(union), clone(assigner),
+        n_first_invoices=new_customer_invoices))
+    tree_metrics, rules = assignment.surrogate_tree(
+        segmentation.summary.select_dtypes("number"), labels, max_depth=surrogate_depth,
+        random_state=random_state, names=names)
+    metrics.update(tree_metrics)
+    repurchase = evaluate_repurchase(
+        dataset.transactions, lambda: clone(prediction_union), clone(classifier),
+        horizon_days=horizon_days, segmenter_factory=segmenter_factory, n_rolling=n_rolling,
+        random_state=random_state, importance_repeats=importance_repeats,
+        spend_regressor=spend_regressor)
+    metrics.update(repurchase.metrics)
+    predictors = repurchase.model.features(dataset.transactions)
+    tables = {"assign_confusion": result.confusion, "repurchase_features": predictors.head(200),
+              "segment_rules": pd.DataFrame({"rules": rules.splitlines()}),
+              "predict_eval_scores": repurchase.scores,  # per customer: outcome beside prediction
+              **{f"predict_{k}": v for k, v in repurchase.tables.items()}}
+    fitted_union = fitted if fitted is not None else clone(union).fit(dataset.transactions)
+    models = {"segment_assigner": result.assigner(fitted_union, names), "repurchase": repurchase.model}
+    return Assessment(metrics, tables, models)

@@ -1,0 +1,208 @@
+"""Assembling an experiment: a composed config in, every object a run needs out.
+
+`assemble` is the one place that turns config into objects for a run; the runner, the tuning
+objective, `segmentlab reproduce` and the scripts under ``benchmarks/`` and ``experiments/`` all
+start from an `Experiment`. A trial is the study's experiment with a few values changed
+(`Experiment.with_params`): the base config is never rebound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from sklearn.base import BaseEstimator, clone
+from sklearn.pipeline import FeatureUnion, Pipeline
+
+import segmentlab
+from segmentlab import vocabulary
+from segmentlab.cache import FrameCache, stable_hash
+from segmentlab.config import (
+    ConfigError,
+    build,
+    build_features,
+    build_prediction_features,
+    build_segmenter,
+    resolved,
+    with_overrides,
+)
+from segmentlab.data.cleaning import TransactionCleaner
+from segmentlab.data.loading import TransactionSource
+from segmentlab.schema import Dataset
+from segmentlab.settings import EvaluationSettings, PredictionSettings
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Everything one run needs, built from a composed config by `assemble`.
+
+    Estimators are unfitted templates: `features`, `segmenter`, `classifier`… return fresh
+    clones, so one experiment serves any number of fits.
+
+    Attributes
+    ----------
+    config : DictConfig
+        The composed config it was built from (logged, and what reproduction rebuilds).
+    choices : dict
+        Config-group choices (``{"clusterer": "kmeans", …}``), for tags and names.
+    overrides : tuple of str
+        The command-line overrides, logged for reproduction.
+    source, cleaner
+        Where the invoice lines come from and how they are cleaned.
+    evaluation, prediction : settings
+        Typed settings of the stages (`segmentlab.settings`).
+    tracker
+        Where results are recorded (`segmentlab.study.tracking.Tracker`).
+    """
+
+    config: DictConfig
+    choices: Mapping[str, str]
+    overrides: tuple[str, ...]
+    source: TransactionSource
+    cleaner: TransactionCleaner
+    evaluation: EvaluationSettings
+    prediction: PredictionSettings
+    tracker: Any
+    _features: FeatureUnion = field(repr=False)
+    _segmenter: Pipeline = field(repr=False)
+    _classifier: BaseEstimator | None = field(repr=False, default=None)
+    _assigner: BaseEstimator | None = field(repr=False, default=None)
+    _prediction_features: FeatureUnion | None = field(repr=False, default=None)
+    _spend_regressor: BaseEstimator | None = field(repr=False, default=None)
+
+    # --- fresh estimators ------------------------------------------------------------------
+    def features(self) -> FeatureUnion:
+        """The run's feature sets, unfitted."""
+        return clone(self._features)
+
+    def segmenter(self) -> Pipeline:
+        """Scaler, reducer and clusterer, unfitted."""
+        return clone(self._segmenter)
+
+    def classifier(self) -> BaseEstimator:
+        """The repurchase classifier, unfitted."""
+        return clone(self._classifier)
+
+    def assigner(self) -> BaseEstimator:
+        """The segment classifier, unfitted."""
+        return clone(self._assigner)
+
+    def prediction_features(self) -> FeatureUnion:
+        """The feature sets repurchase prediction refits per time window, unfitted."""
+        return clone(self._prediction_features)
+
+    def spend_regressor(self) -> BaseEstimator | None:
+        """The regressor of spend in the horizon, unfitted; None skips the spend target."""
+        return None if self._spend_regressor is None else clone(self._spend_regressor)
+
+    # --- values of the config --------------------------------------------------------------
+    @property
+    def seed(self) -> int:
+        return int(self.config.seed)
+
+    @property
+    def objective(self) -> str:
+        return str(self.config.objective)
+
+    @property
+    def register_model(self) -> str | None:
+        return self.config.get("register_model")
+
+    @property
+    def tuned(self) -> bool:
+        return int(self.config.tuning.get("n_trials", 0)) > 0
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The group choices as MLflow tags (features joined with ``+``)."""
+        tags = {group: str(self.choices.get(group) or "") for group in vocabulary.GROUPS}
+        tags["features"] = "+".join(self.config.features.keys())
+        return tags
+
+    @property
+    def label(self) -> str:
+        """``<tuned nodes>.<clusterer>.<features>.<reducer>``: how studies and runs are named."""
+        tags = self.tags
+        tuned_nodes = [n for n in self.config.tuning.get("tune", []) if n != "clusterer" and n in tags]
+        return ".".join(tags.get(g) or "default" for g in [*tuned_nodes, *vocabulary.RUN_NAME_GROUPS])
+
+    def resolved_config(self) -> dict:
+        """The config as plain containers with interpolations resolved (what gets logged)."""
+        return resolved(self.config)
+
+    def feature_cache(self, dataset: Dataset) -> tuple[FrameCache | None, str | None]:
+        """The feature cache and this experiment's key in it (None, None without a cache)."""
+        if self.config.cache_dir is None:
+            return None, None
+        key = stable_hash({"data": dataset.data_hash, "cleaning": resolved(self.config.cleaning),
+                           "features": resolved(self.config.features),
+                           "version": segmentlab.__version__})
+        return FrameCache(Path(self.config.cache_dir) / "features"), key
+
+    def with_params(self, params: Mapping[str, Any]) -> Experiment:
+        """This experiment with dotted config keys set (a trial, or the best trial)."""
+        if not params:
+            return self
+        return assemble(with_overrides(self.config, params), self.choices, self.overrides,
+                        tracker=self.tracker)
+
+    def with_tracker(self, tracker: Any) -> Experiment:
+        """This experiment recording to another tracker (e.g. none, for a quick check)."""
+        return replace(self, tracker=tracker)
+
+
+def assemble(cfg: DictConfig, choices: Mapping[str, str] | None = None,
+             overrides: Sequence[str] = (), tracker: Any = None) -> Experiment:
+    """Build every object of a run from a composed config.
+
+    Parameters
+    ----------
+    cfg : DictConfig
+        A config composed from ``configs/`` (by ``run.py``, ``compose`` or a logged run).
+    choices : mapping, optional
+        Config-group choices of the Hydra job; inferred from the config when absent.
+    overrides : sequence of str
+        Command-line overrides, for the record.
+    tracker : optional
+        Reuse this tracker instead of building ``cfg.tracking``.
+    """
+    # A logged config is plain YAML, not a structured config: build the settings from values.
+    prediction = PredictionSettings(**resolved(cfg.prediction)) if "prediction" in cfg \
+        else PredictionSettings()
+    evaluation = EvaluationSettings(**resolved(cfg.evaluation)) if "evaluation" in cfg \
+        else EvaluationSettings()
+    classifier = build(cfg.classifier) if "classifier" in cfg else None
+    assigner = build(cfg.assigner) if cfg.get("assigner") is not None else classifier
+    spend = cfg.prediction.get("spend_regressor") if "prediction" in cfg else None
+    return Experiment(
+        config=cfg,
+        choices=dict(choices or {}),
+        overrides=tuple(overrides),
+        source=build(cfg.data),
+        cleaner=build(cfg.cleaning),
+        evaluation=evaluation,
+        prediction=prediction,
+        tracker=tracker if tracker is not None else build(cfg.tracking),
+        _features=build_features(cfg),
+        _segmenter=build_segmenter(cfg),
+        _classifier=classifier,
+        _assigner=assigner,
+        _prediction_features=_prediction_features(cfg),
+        _spend_regressor=None if spend is None else build(spend),
+    )
+
+
+def _prediction_features(cfg: DictConfig) -> FeatureUnion | None:
+    if "prediction" not in cfg:
+        return None
+    node = cfg.prediction.get("features")
+    if not OmegaConf.is_dict(node):
+        raise ConfigError("prediction.features is chosen in the defaults list: write "
+                          "'features@prediction.features=[rfm,behaviour]', not prediction.features=...")
+    if not node:
+        raise ConfigError("prediction.features is empty: choose at least one feature set, e.g. "
+                          "'features@prediction.features=[rfm,behaviour]'")
+    return build_prediction_features(cfg)

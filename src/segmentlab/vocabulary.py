@@ -1,0 +1,195 @@
+"""The names runs share, each declared once: metrics, artifacts and config groups.
+
+Everything that lists metrics or artifacts derives from these declarations, in their order: the
+console summary, the report's leaderboard and metric table, the "best run" rule (the configured
+``objective`` and its direction), the tables the report fetches back from MLflow and the paths
+the tracker logs them under. A new metric is one ``Metric`` line plus the code that computes it;
+a new report table is one ``Artifact`` line plus the code that computes and renders it.
+
+Pure data and lookups: no third-party imports, so any layer may import it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+#: Config groups whose choice becomes an MLflow tag, a leaderboard column and part of run names.
+GROUPS = ("data", "features", "reducer", "clusterer", "classifier", "assigner", "cleaning", "tuning")
+#: Groups that name a run ("kmeans · rfm+behaviour · none") and a study.
+RUN_NAME_GROUPS = ("clusterer", "features", "reducer")
+
+MAX, MIN = "max", "min"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric key: which way is better, how people read it, where it is shown.
+
+    Attributes
+    ----------
+    key : str
+        ``stage/name``; ``*`` matches a run-specific part (``cluster/size_*``).
+    direction : {"max", "min"} or None
+        Which values are better; None when neither is (counts, sizes, base rates).
+    label : str
+        Human label for tables and the console.
+    summary : bool
+        Printed in the console summary at the end of a run.
+    report : bool
+        A column of the report's leaderboard and a row of its metric table.
+    """
+
+    key: str
+    direction: str | None
+    label: str
+    summary: bool = False
+    report: bool = False
+
+    @property
+    def arrow(self) -> str:
+        """↑ when higher is better, ↓ when lower is, nothing otherwise."""
+        return {MAX: "↑", MIN: "↓"}.get(self.direction, "")
+
+
+_M = Metric
+#: Every metric segmentlab logs, in the order people read them.
+METRICS: tuple[Metric, ...] = (
+    _M("cluster/n_clusters", None, "segments", summary=True, report=True),
+    _M("cluster/silhouette", MAX, "silhouette", summary=True, report=True),
+    _M("cluster/calinski_harabasz", MAX, "Calinski-Harabasz", summary=True, report=True),
+    _M("cluster/davies_bouldin", MIN, "Davies-Bouldin", summary=True, report=True),
+    _M("cluster/dbcv", MAX, "DBCV", report=True),
+    _M("cluster/noise_fraction", MIN, "noise share", summary=True, report=True),
+    _M("cluster/min_cluster_share", None, "smallest segment share", report=True),
+    _M("cluster/max_cluster_share", None, "largest segment share"),
+    _M("cluster/size_balance", None, "size balance (1 = equal sizes)", report=True),
+    _M("cluster/stability_ari", MAX, "stability (ARI)", summary=True, report=True),
+    _M("cluster/stability_ari_std", None, "stability spread"),
+    _M("cluster/ari_truth", MAX, "ARI vs planted truth", summary=True, report=True),
+    _M("cluster/nmi_truth", MAX, "NMI vs planted truth", summary=True, report=True),
+    _M("cluster/bic", MIN, "BIC"),
+    _M("cluster/size_*", None, "segment size"),
+    _M("assign/accuracy", MAX, "assignment accuracy", report=True),
+    _M("assign/f1_macro", MAX, "assignment F1", summary=True, report=True),
+    _M("assign/new_customer_f1_macro", MAX, "new-customer F1", summary=True, report=True),
+    _M("assign/new_customer_accuracy", MAX, "new-customer accuracy"),
+    _M("assign/surrogate_fidelity", MAX, "rule-tree fidelity", report=True),
+    _M("assign/*", None, "assignment"),
+    _M("predict/roc_auc", MAX, "repurchase ROC AUC", summary=True, report=True),
+    _M("predict/validation_roc_auc", MAX, "validation ROC AUC", summary=True, report=True),
+    _M("predict/recency_roc_auc", MAX, "recency-only ROC AUC", summary=True, report=True),
+    _M("predict/rfm_logreg_roc_auc", MAX, "RFM logistic ROC AUC", summary=True, report=True),
+    _M("predict/pr_auc", MAX, "PR AUC", report=True),
+    _M("predict/brier", MIN, "Brier score", report=True),
+    _M("predict/lift_at_10pct", MAX, "lift at 10 %", report=True),
+    _M("predict/spend_mae", MIN, "spend MAE", summary=True, report=True),
+    _M("predict/spend_last_period_mae", MIN, "spend MAE, last-period forecast", summary=True),
+    _M("predict/spend_spearman", MAX, "spend rank correlation"),
+    _M("predict/spend_last_period_spearman", MAX, "last-period rank correlation"),
+    _M("predict/spend_total_ratio", None, "predicted / actual spend total"),
+    _M("predict/spend_last_period_total_ratio", None, "last-period / actual total"),
+    _M("predict/rolling_*_mean", MAX, "rolling mean"),
+    _M("predict/rolling_roc_auc_std", None, "rolling spread"),
+    _M("predict/*", None, "prediction"),
+    _M("products/hit_rate_at_10", MAX, "product hit rate at 10"),
+    _M("products/popularity_hit_rate_at_10", MAX, "popularity hit rate at 10"),
+    _M("products/silhouette", MAX, "product-category silhouette"),
+    _M("time/*", MIN, "seconds"),
+    _M("tuning/*", None, "tuning"),
+    _M("best/*", None, "best trial"),
+    _M("data/*", None, "data"),
+    _M("features/*", None, "features"),
+)
+_VALIDATION = "predict/validation_"
+
+
+def metric(key: str) -> Metric | None:
+    """The declaration of ``key``: exact first, then the first matching pattern.
+
+    ``predict/validation_<x>`` scores the same thing as ``predict/<x>`` one horizon earlier, so
+    it takes that declaration's direction when it has none of its own.
+    """
+    exact = next((m for m in METRICS if m.key == key), None)
+    if exact is not None:
+        return exact
+    if key.startswith(_VALIDATION):
+        base = metric("predict/" + key.removeprefix(_VALIDATION))
+        if base is not None and base.key != "predict/*":
+            return Metric(key, base.direction, "validation " + base.label)
+    return next((m for m in METRICS if "*" in m.key and fnmatchcase(key, m.key)), None)
+
+
+def direction(key: str) -> str | None:
+    """``"max"``, ``"min"`` or None for an undeclared or directionless key."""
+    declared = metric(key)
+    return declared.direction if declared is not None else None
+
+
+def label(key: str) -> str:
+    """Human label of a metric key (the key itself when undeclared or a pattern's)."""
+    declared = metric(key)
+    return declared.label if declared is not None and "*" not in declared.key else key
+
+
+def shown(keys, where: str) -> list[str]:
+    """The keys among ``keys`` shown in ``where`` ("summary" or "report"), in declared order."""
+    keys = set(keys)
+    return [m.key for m in METRICS if getattr(m, where) and m.key in keys]
+
+
+def ordered(keys) -> list[str]:
+    """``keys`` in declaration order (undeclared keys last, alphabetically)."""
+    rank = {m.key: i for i, m in enumerate(METRICS)}
+
+    def position(key: str) -> tuple[int, str]:
+        declared = metric(key)
+        return (rank.get(declared.key, len(METRICS)) if declared else len(METRICS), key)
+
+    return sorted(keys, key=position)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A table or file a run logs, by the name the code uses for it.
+
+    Attributes
+    ----------
+    name : str
+        Key in ``RunResult.tables`` (or the name the tracker logs it under).
+    path : str
+        MLflow artifact path.
+    report : bool
+        Fetched back by the study report for the chosen run.
+    index : bool
+        Whether the CSV carries the frame's index as its first column.
+    """
+
+    name: str
+    path: str
+    report: bool = False
+    index: bool = True
+
+
+_A = Artifact
+#: Tables a run logs. Tables without a declaration go to ``tables/<name>.csv``.
+ARTIFACTS: tuple[Artifact, ...] = (
+    _A("profile", "segments/profile.csv", report=True),
+    _A("labels", "segments/labels.csv"),
+    _A("cleaning_ledger", "data/cleaning_ledger.csv", report=True, index=False),
+    _A("customer_map", "tables/customer_map.csv", report=True),
+    _A("predict_importance", "tables/predict_importance.csv", report=True),
+    _A("predict_eval_scores", "tables/predict_eval_scores.csv"),
+    _A("trials", "tuning/trials.csv", index=False),
+    _A("pareto", "tuning/pareto.csv", index=False),
+)
+
+
+def artifact(name: str) -> Artifact:
+    """The declaration of a table name; undeclared tables live under ``tables/``."""
+    return next((a for a in ARTIFACTS if a.name == name), Artifact(name, f"tables/{name}.csv"))
+
+
+def report_artifacts() -> list[Artifact]:
+    """The tables the study report fetches for the run it details."""
+    return [a for a in ARTIFACTS if a.report]
