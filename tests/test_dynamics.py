@@ -34,7 +34,7 @@ from segmentlab.dynamics.tracker import DynamicsSettings, SegmentTracker
 from segmentlab.features.behaviour import BehaviourFeatures
 from segmentlab.features.rfm import RFMFeatures
 from segmentlab.schema import DataError
-from tests.conftest import clean_lines
+from tests.conftest import clean_lines, real_data_path
 
 PLANT_DATE = pd.Timestamp("2011-07-01")
 PLANTED_SHARE = 0.25
@@ -290,3 +290,23 @@ def test_labeller_rejects_features_without_labels(transactions):
     labeller = SnapshotLabeller(segmenter).fit(features, labels)
     with pytest.raises(ValueError, match="features lack 1 fit columns"):
         labeller.predict(features.drop(columns="rfm__frequency"))
+
+
+@pytest.mark.real_data
+@pytest.mark.skipif(real_data_path() is None, reason="SEGMENTLAB_DATA is not set")
+def test_real_file_monthly_snapshots_keep_the_run_labels(tmp_path):
+    from segmentlab.cleaning import TransactionCleaner
+    from segmentlab.data import OnlineRetailFile, load_dataset
+
+    dataset = load_dataset(OnlineRetailFile(real_data_path()), TransactionCleaner(),
+                           cache_dir=str(tmp_path / "cache"))
+    parts = [("rfm", RFMFeatures()), ("behaviour", BehaviourFeatures())]
+    union, _, segmenter, labels = fit_run(dataset.transactions, KMeans(6, n_init=10, random_state=42),
+                                          parts)
+    result = SegmentTracker(union, segmenter, DynamicsSettings(n_bootstrap=20)).fit(
+        dataset.transactions, labels).track(dataset.transactions)
+    assert result.metrics["dynamics/fit_window_agreement"] == 1.0
+    assert len(result.snapshots.dates) == 10 and result.snapshots.dropped["returns_only"] > 0
+    consecutive = result.flows[result.flows["pair"] == "consecutive"]
+    assert np.allclose(consecutive.groupby(["date_from", "from"])["share"].sum(), 1.0)
+    assert 0.5 < result.metrics["dynamics/recency_auc"] < 0.9

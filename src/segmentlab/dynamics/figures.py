@@ -6,6 +6,8 @@ Reads results, never computes them. The section uses the report kit of ``reporti
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
@@ -83,13 +85,14 @@ def migration_heatmap(result: DynamicsResult, date_from: pd.Timestamp | None = N
     counts = migration_matrix(flows, result.ranks, "customers")
     shares = migration_matrix(flows, result.ranks, "share")
     rows = [result.names.get(s, s) for s in counts.index]
-    columns = [result.names.get(s, s) for s in counts.columns]
+    columns = [_wrap(result.names.get(s, s)) for s in counts.columns]
     fig = go.Figure(go.Heatmap(
         z=shares.to_numpy(), x=columns, y=rows, text=counts.to_numpy(), texttemplate="%{text:,}",
         colorscale="Blues", zmin=0, zmax=1, colorbar={"title": "share of row"},
         hovertemplate="%{y} → %{x}<br>%{text:,} customers (%{z:.0%} of the row)<extra></extra>"))
-    fig.update_layout(title=f"Migration matrix, {_pair_label(flows)}", height=520,
-                      xaxis_title="to", yaxis_title="from", yaxis_autorange="reversed")
+    fig.update_layout(title=f"Migration matrix, {_pair_label(flows)}", height=560,
+                      xaxis_title="to", yaxis_title="from", yaxis_autorange="reversed",
+                      xaxis_tickangle=0, xaxis_side="bottom")
     return fig
 
 
@@ -111,9 +114,9 @@ def dynamics_section(result: DynamicsResult, currency: str = "£", top: int = 20
                f"date (nothing refitted). Between consecutive snapshots {_pct(m, 'stay')} of "
                f"customers stayed in their segment, {_pct(m, 'upgrade')} moved up, "
                f"{_pct(m, 'downgrade')} moved down and {_pct(m, 'churn')} churned.")
-    pairs = (f'<div class="pair">{figure_html(figures["dynamics_sankey"])}'
-             f'{figure_html(figures["dynamics_matrix"])}</div>')
-    body = pairs + figure_html(figures["dynamics_sizes"]) + _check_html(m)
+    # One figure per row: Sankey node labels and matrix axis names need the width.
+    body = "".join(figure_html(figures[k]) for k in ("dynamics_sankey", "dynamics_matrix",
+                                                      "dynamics_sizes")) + _check_html(m)
     warnings = result.warnings.head(top)
     if warnings.empty:
         body += note("No customer moved down in the last period.")
@@ -135,11 +138,13 @@ def _check_html(m: dict[str, float]) -> str:
                 f"{m['dynamics/lapse_rate_warned']:.0%} of the time, others "
                 f"{m['dynamics/lapse_rate_not_warned']:.0%}. AUC of the warning "
                 f"{_auc(m, 'warning')}, of its score {_auc(m, 'warning_score')}, of recency alone "
-                f"{_auc(m, 'recency')}.")
+                f"{_auc(m, 'recency')}; among customers not yet churned, warning "
+                f"{_auc(m, 'warning', '_active')} vs recency {_auc(m, 'recency', '_active')} "
+                f"(AUC 0.5 is chance; 95 % intervals from resampling customers).")
 
 
-def _auc(m: dict[str, float], name: str) -> str:
-    key = f"dynamics/{name}_auc"
+def _auc(m: dict[str, float], name: str, suffix: str = "") -> str:
+    key = f"dynamics/{name}_auc{suffix}"
     low, high = m.get(f"{key}_ci_low"), m.get(f"{key}_ci_high")
     interval = "" if low is None or pd.isna(low) else f" [{low:.2f}, {high:.2f}]"
     return f"{m[key]:.2f}{interval}"
@@ -159,6 +164,18 @@ def _pair_label(flows: pd.DataFrame) -> str:
 def _step_text(step: pd.DateOffset) -> str:
     months, days = step.kwds.get("months"), step.kwds.get("days")
     return {1: "month", 3: "quarter"}.get(months, f"{months} months") if months else f"{days} days"
+
+
+def _wrap(text: str, width: int = 14) -> str:
+    """Break a long axis label over lines at spaces (plotly reads ``<br>``); escape the rest."""
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return "<br>".join(html.escape(part) for part in [*lines, line])
 
 
 def _fade(colour: str) -> str:

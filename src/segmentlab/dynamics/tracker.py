@@ -148,8 +148,8 @@ class SegmentTracker:
                                                  settings.random_state)
         metrics = {**migration_metrics(snapshots, self.ranks_), **evaluation,
                    "dynamics/n_snapshots": float(len(dates)),
-                   "dynamics/seconds_per_snapshot": float(snapshots.seconds.mean()),
-                   "dynamics/seconds": perf_counter() - start,
+                   "time/dynamics_seconds_per_snapshot": float(snapshots.seconds.mean()),
+                   "time/dynamics_seconds": perf_counter() - start,
                    "dynamics/n_warnings": float(len(warnings)),
                    "dynamics/warning_value_at_stake": float(warnings["value_at_stake"].sum()),
                    **self._agreement(snapshots)}
