@@ -162,7 +162,8 @@ def test_fitted_segmenter_on_its_own_window_reproduces_the_run_labels(transactio
     assert labels.nunique() >= 2
     pd.testing.assert_series_equal(again, labels.rename("segment"), check_index_type=False,
                                    check_dtype=False)
-    tracker = SegmentTracker(union, segmenter, DynamicsSettings(n_bootstrap=0, min_history_days=60))
+    settings = DynamicsSettings(every="quarter", n_bootstrap=0, min_history_days=60)
+    tracker = SegmentTracker(union, segmenter, settings)
     result = tracker.fit(transactions, labels).track(transactions)
     assert result.metrics["dynamics/fit_window_agreement"] == 1.0
 

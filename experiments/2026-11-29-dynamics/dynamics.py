@@ -142,6 +142,11 @@ def main() -> None:
     for a, b in [(dates[-2], dates[-1]), (dates[3], dates[-1])]:
         print(f"\n## Matrix {a.date()} -> {b.date()}\n")
         print(matrix_text(flow_table(snaps, dataset.transactions, a, b), ranks, names))
+    a, b = dates[-3], dates[-2]
+    revenue = migration_matrix(flow_table(snaps, dataset.transactions, a, b), ranks, "revenue_next")
+    print(f"\n## Revenue in [{b.date()}, {dates[-1].date()}) carried by the flows {a.date()} -> {b.date()} "
+          f"(£, total {revenue.to_numpy().sum():,.0f})\n")
+    print(markdown(revenue.rename(index=names, columns=names).reset_index(), digits=0))
     loyal = [s for s in ranks if "loyal" in names.get(s, "")]
     mid = dates[3]
     paths = snaps.paths()
