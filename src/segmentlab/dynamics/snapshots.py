@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from time import perf_counter
 
 import numpy as np
@@ -232,7 +233,12 @@ class Snapshots:
 
     def at(self, date: pd.Timestamp) -> pd.DataFrame:
         """States at one snapshot date, indexed by ``customer_id``."""
-        return self.states[self.states["date"] == date].set_index(CUSTOMER_ID)
+        return self._by_date[pd.Timestamp(date)]
+
+    @cached_property
+    def _by_date(self) -> dict[pd.Timestamp, pd.DataFrame]:
+        return {date: rows.drop(columns="date").set_index(CUSTOMER_ID)
+                for date, rows in self.states.groupby("date", sort=True)}
 
 
 def take_snapshots(transactions: pd.DataFrame, union: FeatureUnion, labeller: SnapshotLabeller,
@@ -292,5 +298,8 @@ def spend_between(transactions: pd.DataFrame, start: pd.Timestamp, stop: pd.Time
     """Purchase spend per customer on lines in ``[start, stop)`` (returns not netted)."""
     dates = transactions[INVOICE_DATE].to_numpy()
     inside = (dates >= np.datetime64(start)) & (dates < np.datetime64(stop))
-    lines = transactions[inside & ~transactions[IS_RETURN].to_numpy(bool)]
-    return lines.groupby(CUSTOMER_ID)[AMOUNT].sum()
+    inside &= ~transactions[IS_RETURN].to_numpy(bool)
+    # Plain arrays: filtering the frame would copy every text column for two numbers.
+    amount = pd.Series(transactions[AMOUNT].to_numpy(float)[inside])
+    spend = amount.groupby(transactions[CUSTOMER_ID].to_numpy()[inside]).sum()
+    return spend.rename_axis(CUSTOMER_ID).rename(AMOUNT)
