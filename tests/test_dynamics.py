@@ -311,3 +311,42 @@ def test_real_file_monthly_snapshots_keep_the_run_labels(tmp_path):
     consecutive = result.flows[result.flows["pair"] == "consecutive"]
     assert np.allclose(consecutive.groupby(["date_from", "from"])["share"].sum(), 1.0)
     assert 0.5 < result.metrics["dynamics/recency_auc"] < 0.9
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ({"every": "weekly"}, "dynamics.every must be 'month', 'quarter' or '<N>d'"),
+    ({"churn_days": 0}, "dynamics.churn_days must be an integer >= 1, got 0"),
+    ({"min_history_days": -5}, "dynamics.min_history_days must be an integer >= 0"),
+    ({"n_bootstrap": 1.5}, "dynamics.n_bootstrap must be an integer >= 0"),
+    ({"risk_words": "at-risk"}, "dynamics.risk_words must be a list of words"),
+])
+def test_bad_settings_name_their_config_key(override, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        DynamicsSettings(**override)
+    assert DynamicsSettings(risk_words=["lapsing"]).risk_words == ("lapsing",)
+
+
+def test_the_config_file_builds_the_settings():
+    from omegaconf import OmegaConf
+
+    from tests.conftest import CONFIGS
+
+    node = OmegaConf.merge({"seed": 7}, {"dynamics": OmegaConf.load(CONFIGS / "dynamics/default.yaml")})
+    settings = DynamicsSettings(**OmegaConf.to_container(node.dynamics, resolve=True))
+    assert settings == DynamicsSettings(random_state=7)
+
+
+def test_a_pickled_tracker_follows_newer_data(planted):
+    import pickle
+
+    transactions, groups, _, _, _ = planted
+    early = transactions[transactions["invoice_date"] < pd.Timestamp("2011-10-01")]
+    union, _, segmenter, labels = fit_run(early, KMeans(2, n_init=10, random_state=0))
+    tracker = SegmentTracker(union, segmenter, DynamicsSettings(n_bootstrap=0)).fit(early, labels)
+    later = pickle.loads(pickle.dumps(tracker)).track(transactions)
+    assert later.snapshots.dates[-1] == pd.Timestamp("2012-01-01") > tracker.end_
+    assert "dynamics/fit_window_agreement" not in later.metrics
+    # Segments keep their fit-time meaning on the new lines: the big buyers stay in one segment.
+    big = later.snapshots.paths().loc[groups["big"], later.snapshots.dates[-1]]
+    assert big.value_counts(normalize=True).iloc[0] >= 0.95
+    assert list(later.warnings.columns)[:4] == ["customer_id", "date", "from", "to"]

@@ -52,6 +52,21 @@ class DynamicsSettings:
     n_bootstrap: int = 200               # customer resamples for the AUC intervals
     random_state: int = 42
 
+    def __post_init__(self) -> None:
+        """Fail on a bad value with the config key that holds it."""
+        try:
+            parse_every(self.every)
+        except ValueError as e:
+            raise ValueError(f"dynamics.{e}") from None
+        for key, least in (("min_history_days", 0), ("churn_days", 1), ("value_window_days", 1),
+                           ("top_warnings", 0), ("n_bootstrap", 0)):
+            if not isinstance(getattr(self, key), int) or getattr(self, key) < least:
+                raise ValueError(f"dynamics.{key} must be an integer >= {least}, "
+                                 f"got {getattr(self, key)!r}")
+        if isinstance(self.risk_words, str):
+            raise ValueError(f"dynamics.risk_words must be a list of words, got {self.risk_words!r}")
+        object.__setattr__(self, "risk_words", tuple(self.risk_words))  # YAML gives a list
+
 
 @dataclass(frozen=True)
 class DynamicsResult:
