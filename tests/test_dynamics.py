@@ -148,6 +148,8 @@ CLUSTERERS = {
     "agglomerative": lambda: AgglomerativeClustering(3),
     "sampled_agglomerative": lambda: SampledAgglomerative(3, max_samples=25, random_state=0),
     "hdbscan": lambda: HDBSCAN(min_cluster_size=5, copy=True),
+    "hdbscan_library": lambda: __import__("hdbscan").HDBSCAN(min_cluster_size=5, min_samples=3,
+                                                                      core_dist_n_jobs=1),
 }
 
 
