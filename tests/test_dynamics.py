@@ -11,7 +11,6 @@ from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from segmentlab.clustering import SampledAgglomerative
 from segmentlab.dynamics.migration import (
     all_flows,
     flow_table,
@@ -34,6 +33,7 @@ from segmentlab.dynamics.tracker import DynamicsSettings, SegmentTracker
 from segmentlab.features.behaviour import BehaviourFeatures
 from segmentlab.features.rfm import RFMFeatures
 from segmentlab.schema import DataError
+from segmentlab.segmentation.clustering import SampledAgglomerative
 from tests.conftest import clean_lines, real_data_path
 
 PLANT_DATE = pd.Timestamp("2011-07-01")
@@ -298,8 +298,8 @@ def test_labeller_rejects_features_without_labels(transactions):
 @pytest.mark.real_data
 @pytest.mark.skipif(real_data_path() is None, reason="SEGMENTLAB_DATA is not set")
 def test_real_file_monthly_snapshots_keep_the_run_labels(tmp_path):
-    from segmentlab.cleaning import TransactionCleaner
-    from segmentlab.data import OnlineRetailFile, load_dataset
+    from segmentlab.data.cleaning import TransactionCleaner
+    from segmentlab.data.loading import OnlineRetailFile, load_dataset
 
     dataset = load_dataset(OnlineRetailFile(real_data_path()), TransactionCleaner(),
                            cache_dir=str(tmp_path / "cache"))
@@ -328,14 +328,12 @@ def test_bad_settings_name_their_config_key(override, message):
     assert DynamicsSettings(risk_words=["lapsing"]).risk_words == ("lapsing",)
 
 
-def test_the_config_file_builds_the_settings():
-    from omegaconf import OmegaConf
+def test_the_config_builds_the_settings():
+    from segmentlab.study.experiment import assemble
+    from tests.conftest import compose_config
 
-    from tests.conftest import CONFIGS
-
-    node = OmegaConf.merge({"seed": 7}, {"dynamics": OmegaConf.load(CONFIGS / "dynamics/default.yaml")})
-    settings = DynamicsSettings(**OmegaConf.to_container(node.dynamics, resolve=True))
-    assert settings == DynamicsSettings(random_state=7)
+    assert assemble(compose_config("seed=7")).dynamics == DynamicsSettings(random_state=7)
+    assert assemble(compose_config("dynamics.every=quarter")).dynamics.every == "quarter"
 
 
 def test_a_pickled_tracker_follows_newer_data(planted):

@@ -9,7 +9,10 @@ import pytest
 from plotly.offline import get_plotlyjs
 from sklearn.cluster import KMeans
 
-from segmentlab.dynamics.figures import (
+from segmentlab.dynamics.migration import migration_matrix
+from segmentlab.dynamics.snapshots import NOT_YET
+from segmentlab.dynamics.tracker import DynamicsSettings, SegmentTracker
+from segmentlab.reports.dynamics import (
     dynamics_figures,
     dynamics_section,
     migration_heatmap,
@@ -17,10 +20,7 @@ from segmentlab.dynamics.figures import (
     sankey,
     sizes_over_time,
 )
-from segmentlab.dynamics.migration import migration_matrix
-from segmentlab.dynamics.snapshots import NOT_YET
-from segmentlab.dynamics.tracker import DynamicsSettings, SegmentTracker
-from segmentlab.reporting import html_page
+from segmentlab.reports.html import html_page
 from tests.test_browser import CHROMIUM, page  # noqa: F401  (page is a fixture)
 from tests.test_dynamics import fit_run, planted_shop
 from tests.test_reports import HOSTILE

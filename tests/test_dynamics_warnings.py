@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 
 from segmentlab.dynamics.early_warning import (
     WARNING_COLUMNS,
-    _auc,
+    auc,
     early_warnings,
     evaluate_warnings,
     score_moves,
@@ -103,11 +103,11 @@ def test_auc_matches_scikit_learn_with_ties_and_weights():
     rng = np.random.default_rng(1)
     score = rng.integers(0, 6, 500).astype(float)
     y = rng.random(500) < 0.2 + 0.1 * score
-    assert _auc(score, y) == pytest.approx(roc_auc_score(y, score))
+    assert auc(score, y) == pytest.approx(roc_auc_score(y, score))
     weight = rng.integers(0, 4, 500)
     rows = np.repeat(np.arange(500), weight)
-    assert _auc(score, y, weight.astype(float)) == pytest.approx(roc_auc_score(y[rows], score[rows]))
-    assert np.isnan(_auc(score, np.zeros(500, bool)))
+    assert auc(score, y, weight.astype(float)) == pytest.approx(roc_auc_score(y[rows], score[rows]))
+    assert np.isnan(auc(score, np.zeros(500, bool)))
 
 
 def test_evaluation_separates_a_perfect_warning_from_noise():

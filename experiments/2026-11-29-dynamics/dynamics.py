@@ -23,40 +23,36 @@ from time import perf_counter, process_time
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
+from hydra import compose, initialize_config_dir
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.preprocessing import StandardScaler
 
-from segmentlab import segments
-from segmentlab.cleaning import TransactionCleaner
-from segmentlab.config import build_named_features
-from segmentlab.data import OnlineRetailFile, load_dataset
-from segmentlab.dynamics.early_warning import _auc
-from segmentlab.dynamics.figures import dynamics_section
+from segmentlab.data.cleaning import TransactionCleaner
+from segmentlab.data.loading import OnlineRetailFile, load_dataset
+from segmentlab.dynamics.early_warning import auc
 from segmentlab.dynamics.migration import flow_table, migration_matrix
 from segmentlab.dynamics.snapshots import take_snapshots
 from segmentlab.dynamics.tracker import DynamicsSettings, SegmentTracker
-from segmentlab.reporting import html_page
-from segmentlab.schema import CUSTOMER_ID, IS_RETURN
+from segmentlab.features.matrix import compute_features
+from segmentlab.reports.dynamics import dynamics_section
+from segmentlab.reports.html import html_page
+from segmentlab.segmentation.segmenting import segment_customers
+from segmentlab.study.experiment import assemble
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def fit_run(dataset, seed: int = 42):
-    """The default run: fitted union, labels and named profile (K-means, 6 clusters)."""
-    union = build_named_features(["rfm", "behaviour"], seed)
-    features = union.fit_transform(dataset.transactions)
-    purchasers = np.sort(dataset.transactions.loc[~dataset.transactions[IS_RETURN], CUSTOMER_ID].unique())
-    features = features.reindex(pd.Index(purchasers, name=CUSTOMER_ID))
-    segmenter = make_pipeline(StandardScaler(), FunctionTransformer(),
-                              KMeans(6, n_init=10, max_iter=300, random_state=seed))
-    labels = pd.Series(segmenter.fit_predict(features.to_numpy()), index=features.index)
-    summary = segments.customer_summary(dataset.transactions).reindex(features.index)
-    profile = segments.profile_segments(summary, labels)
-    names = segments.name_segments(profile)
-    actions = segments.recommend_actions(profile, names).drop(columns="name")
-    return union, segmenter, labels, profile.assign(name=names).join(actions)
+    """The default run: fitted union, fitted segmenter, labels and named profile (K-means, 6)."""
+    overrides = [f"seed={seed}", "features=[rfm,behaviour]", "clusterer=kmeans", "tracking=none"]
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        experiment = assemble(compose("config", overrides=overrides))
+    features = compute_features(dataset, experiment.features())
+    segmentation = segment_customers(features.frame, experiment.segmenter(), dataset,
+                                     experiment.evaluation)
+    clustering = segmentation.clustering
+    return features.union, clustering.segmenter, clustering.labels, segmentation.profile
 
 
 def matrix_text(flows: pd.DataFrame, ranks: dict, names: dict) -> str:
@@ -95,12 +91,12 @@ def adds_to_recency(outcomes: pd.DataFrame) -> dict[str, float]:
         model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
         model.fit(train[columns].astype(float), train["lapsed"])
         scores[name] = model.predict_proba(test[columns].astype(float))[:, 1]
-        out[f"auc_{name}"] = _auc(scores[name], y)
+        out[f"auc_{name}"] = auc(scores[name], y)
     # One row per customer at the last date, so resampling rows resamples customers.
     rng, gains = np.random.default_rng(0), []
     for _ in range(1000):
         rows = rng.integers(0, len(y), len(y))
-        gains.append(_auc(scores["recency+warning"][rows], y[rows]) - _auc(scores["recency"][rows], y[rows]))
+        gains.append(auc(scores["recency+warning"][rows], y[rows]) - auc(scores["recency"][rows], y[rows]))
     out["gain"] = out["auc_recency+warning"] - out["auc_recency"]
     out["gain_ci_low"], out["gain_ci_high"] = (float(v) for v in np.percentile(gains, [2.5, 97.5]))
     return out

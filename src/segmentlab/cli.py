@@ -94,6 +94,11 @@ def console(argv: list[str] | None = None) -> int:
                       help="registered model or run model URI (default models:/segmentlab/latest)")
     pred.add_argument("--transactions", required=True, help="a file in any supported layout")
     pred.add_argument("--out", required=True, help="CSV to write: one row per customer")
+    dyn = commands.add_parser("dynamics", help="segment migrations and early warnings of a file")
+    dyn.add_argument("--model", default="models:/segmentlab/latest",
+                     help="registered model or run model URI (default models:/segmentlab/latest)")
+    dyn.add_argument("--transactions", required=True, help="a file in any supported layout")
+    dyn.add_argument("--out", required=True, help="CSV of early warnings: one row per warned customer")
     rpt = commands.add_parser("report", help="interactive HTML report of a study (an MLflow experiment)")
     rpt.add_argument("--experiment", default="segmentlab")
     rpt.add_argument("--out", default="outputs/report.html")
@@ -101,7 +106,7 @@ def console(argv: list[str] | None = None) -> int:
     eda_cmd = commands.add_parser("eda", help="interactive HTML exploratory report of a data file")
     eda_cmd.add_argument("--data", required=True, help="a transactions file in any supported layout")
     eda_cmd.add_argument("--out", default="outputs/eda.html")
-    for sub in (rep, pred, rpt):
+    for sub in (rep, pred, dyn, rpt):
         sub.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_STORE),
                          help=f"MLflow store holding the run or model (default {DEFAULT_STORE})")
     args = parser.parse_args(argv)
@@ -110,6 +115,10 @@ def console(argv: list[str] | None = None) -> int:
             from segmentlab.study.serving import predict
 
             return predict(args.model, args.transactions, args.out, args.tracking_uri)
+        if args.command == "dynamics":
+            from segmentlab.study.serving import dynamics
+
+            return dynamics(args.model, args.transactions, args.out, args.tracking_uri)
         if args.command == "report":
             return report(args.experiment, args.out, args.run, args.tracking_uri)
         if args.command == "eda":

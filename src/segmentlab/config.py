@@ -13,7 +13,7 @@ from omegaconf import II, DictConfig, OmegaConf
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from segmentlab.settings import EvaluationSettings, PredictionSettings
+from segmentlab.settings import DynamicsSettings, EvaluationSettings, PredictionSettings
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
@@ -26,6 +26,8 @@ def register_settings() -> None:
     store.store(group="evaluation", name="default",
                 node=OmegaConf.structured(EvaluationSettings(random_state=II("seed"))))
     store.store(group="prediction", name="default", node=PredictionSettings)
+    store.store(group="dynamics", name="default",
+                node=OmegaConf.structured(DynamicsSettings(random_state=II("seed"))))
 
 
 register_settings()
@@ -46,6 +48,18 @@ def build_prediction_features(cfg: DictConfig) -> FeatureUnion:
     """The feature sets repurchase prediction refits in each time window (``prediction.features``)."""
     parts = [(name, build(node)) for name, node in cfg.prediction.features.items()]
     return FeatureUnion(parts).set_output(transform="pandas")
+
+
+def build_settings(cfg: DictConfig, node: str, kind: type) -> Any:
+    """A typed settings object (`segmentlab.settings`) from its config node; defaults when the
+    config lacks the node. A value the settings refuse is a one-line ConfigError."""
+    if node not in cfg:
+        return kind()
+    try:
+        return kind(**resolved(cfg[node]))
+    except (TypeError, ValueError) as e:
+        message = _one_line(e)
+        raise ConfigError(message if message.startswith(f"{node}.") else f"{node}: {message}") from None
 
 
 def build_segmenter(cfg: DictConfig) -> Pipeline:
@@ -80,6 +94,8 @@ class ConfigError(Exception):
     """A command-line override names an unknown option or key, or a value out of range."""
 
 
+#: Typed settings nodes and their dataclasses.
+SETTINGS = {"evaluation": EvaluationSettings, "prediction": PredictionSettings, "dynamics": DynamicsSettings}
 #: Config nodes whose estimators are checked with scikit-learn's own parameter validation.
 CHECKED_NODES = ["reducer", "clusterer", "classifier", "assigner", "prediction.spend_regressor"]
 
@@ -111,6 +127,8 @@ def check_command_line(args: list[str], config_dir: str) -> None:
             except (HydraException, OmegaConfBaseException) as e:
                 raise ConfigError(_unknown_key(e, variant, compose) or _one_line(e)) from None
             _check_estimator_params(cfg)
+            for node, kind in SETTINGS.items():
+                build_settings(cfg, node, kind)
 
 
 def _one_sweep_value_at_a_time(parsed) -> list[list[str]]:

@@ -83,3 +83,60 @@ class PredictionSettings:
         "random_state": "${seed}",
     })
     features: Any = field(default_factory=dict)
+
+
+@dataclass
+class DynamicsSettings:
+    """How segments are followed through time (``dynamics.*``; `segmentlab.dynamics`).
+
+    Attributes
+    ----------
+    enabled : bool
+        True: snapshots, migration matrices, rates and early warnings in the run.
+    every : str
+        Period between snapshots: ``month``, ``quarter`` or ``<N>d`` (e.g. ``30d``).
+    min_history_days : int
+        Days of data before the first snapshot.
+    churn_days : int
+        State "churned": no purchase in this many days before a snapshot.
+    value_window_days : int
+        Trailing spend window (days) that orders segments by value and values the warnings.
+    risk_words : list of str
+        A segment whose name holds one of these words is a risk state.
+    action_column : str
+        Profile column shown as the recommended action of a warned customer.
+    top_warnings : int
+        Warnings listed in the report (the CSV has them all).
+    n_bootstrap : int
+        Customer resamples for the warning AUC intervals.
+    random_state : int
+        Seed of the resamples; the run's ``seed`` in a composed config.
+    """
+
+    enabled: bool = False
+    every: str = "month"
+    min_history_days: int = 90
+    churn_days: int = 180
+    value_window_days: int = 365
+    risk_words: list[str] = field(default_factory=lambda: ["at-risk", "lapsing", "lapsed"])
+    action_column: str = "retention"
+    top_warnings: int = 20
+    n_bootstrap: int = 200
+    random_state: int = 42
+
+    def __post_init__(self) -> None:
+        """Fail on a bad value with the config key that holds it."""
+        from segmentlab.dynamics.snapshots import parse_every  # pandas: only when used
+
+        try:
+            parse_every(self.every)
+        except ValueError as e:
+            raise ValueError(f"dynamics.{e}") from None
+        for key, least in (("min_history_days", 0), ("churn_days", 1), ("value_window_days", 1),
+                           ("top_warnings", 0), ("n_bootstrap", 0)):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"dynamics.{key} must be an integer >= {least}, got {value!r}")
+        if isinstance(self.risk_words, str):
+            raise ValueError(f"dynamics.risk_words must be a list of words, got {self.risk_words!r}")
+        self.risk_words = tuple(self.risk_words)

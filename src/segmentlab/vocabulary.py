@@ -95,6 +95,15 @@ METRICS: tuple[Metric, ...] = (
     _M("products/hit_rate_at_10", MAX, "product hit rate at 10"),
     _M("products/popularity_hit_rate_at_10", MAX, "popularity hit rate at 10"),
     _M("products/silhouette", MAX, "product-category silhouette"),
+    _M("dynamics/stay_rate", MAX, "stay rate between snapshots", summary=True, report=True),
+    _M("dynamics/upgrade_rate", MAX, "upgrade rate", summary=True, report=True),
+    _M("dynamics/downgrade_rate", MIN, "downgrade rate", summary=True, report=True),
+    _M("dynamics/churn_rate", MIN, "churn rate", summary=True, report=True),
+    _M("dynamics/warning_auc", MAX, "warning AUC (next-period lapse)", summary=True, report=True),
+    _M("dynamics/recency_auc", MAX, "recency AUC (next-period lapse)", summary=True, report=True),
+    _M("dynamics/stay_rate_*", MAX, "stay rate of a segment"),
+    _M("dynamics/churn_rate_*", MIN, "churn rate of a segment"),
+    _M("dynamics/*", None, "dynamics"),
     _M("time/*", MIN, "seconds"),
     _M("tuning/*", None, "tuning"),
     _M("best/*", None, "best trial"),
@@ -163,12 +172,16 @@ class Artifact:
         Fetched back by the study report for the chosen run.
     index : bool
         Whether the CSV carries the frame's index as its first column.
+    kind : {"table", "section"}
+        A DataFrame logged as CSV, or a report section drawn at run time (JSON: id, title,
+        body HTML, reading), for results too rich to redraw from tables.
     """
 
     name: str
     path: str
     report: bool = False
     index: bool = True
+    kind: str = "table"
 
 
 _A = Artifact
@@ -180,6 +193,12 @@ ARTIFACTS: tuple[Artifact, ...] = (
     _A("customer_map", "tables/customer_map.csv", report=True),
     _A("predict_importance", "tables/predict_importance.csv", report=True),
     _A("predict_eval_scores", "tables/predict_eval_scores.csv"),
+    _A("dynamics_flows", "dynamics/flows.csv", index=False),
+    _A("dynamics_warnings", "dynamics/warnings.csv", index=False),
+    _A("dynamics_warning_evaluation", "dynamics/warning_evaluation.csv", index=False),
+    _A("dynamics_segment_values", "dynamics/segment_values.csv", index=False),
+    _A("dynamics_paths", "dynamics/paths.csv", index=False),
+    _A("dynamics_section", "dynamics/section.json", report=True, kind="section"),
     _A("trials", "tuning/trials.csv", index=False),
     _A("pareto", "tuning/pareto.csv", index=False),
 )

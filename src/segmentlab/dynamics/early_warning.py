@@ -195,12 +195,12 @@ def _period_row(rows: pd.DataFrame) -> dict[str, float]:
     y, warned = rows["lapsed"].to_numpy(bool), rows["warning"].to_numpy(bool)
     return {"customers": len(rows), "warned": int(warned.sum()),
             "lapse_rate_warned": _mean(y[warned]), "lapse_rate_not_warned": _mean(y[~warned]),
-            "warning_auc": _auc(warned.astype(float), y),
-            "warning_score_auc": _auc(rows["score"].to_numpy(float), y),
-            "recency_auc": _auc(rows["recency_days"].to_numpy(float), y)}
+            "warning_auc": auc(warned.astype(float), y),
+            "warning_score_auc": auc(rows["score"].to_numpy(float), y),
+            "recency_auc": auc(rows["recency_days"].to_numpy(float), y)}
 
 
-def _auc(score: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> float:
+def auc(score: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> float:
     """Area under the ROC curve (Mann-Whitney, ties count half), rows weighted by ``weight``;
     NaN with one class only."""
     return _coded_auc(np.unique(score, return_inverse=True)[1], y, weight)

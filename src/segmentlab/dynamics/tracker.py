@@ -33,39 +33,9 @@ from segmentlab.dynamics.snapshots import (
     take_snapshots,
 )
 from segmentlab.schema import INVOICE_DATE, DataError
+from segmentlab.settings import DynamicsSettings
 
 NOISE_NAME = "unassigned"
-
-
-@dataclass(frozen=True)
-class DynamicsSettings:
-    """How segments are followed in time; see ``configs/dynamics/default.yaml``."""
-
-    enabled: bool = False
-    every: str = "month"                 # month | quarter | <N>d
-    min_history_days: int = 90           # days of data before the first snapshot
-    churn_days: int = 180                # no purchase in this many days before a snapshot: churned
-    value_window_days: int = 365         # trailing spend window: value order and value at stake
-    risk_words: tuple[str, ...] = ("at-risk", "lapsing", "lapsed")  # in a name: a risk segment
-    action_column: str = "retention"     # profile column recommended to warned customers
-    top_warnings: int = 20               # warnings shown in the report
-    n_bootstrap: int = 200               # customer resamples for the AUC intervals
-    random_state: int = 42
-
-    def __post_init__(self) -> None:
-        """Fail on a bad value with the config key that holds it."""
-        try:
-            parse_every(self.every)
-        except ValueError as e:
-            raise ValueError(f"dynamics.{e}") from None
-        for key, least in (("min_history_days", 0), ("churn_days", 1), ("value_window_days", 1),
-                           ("top_warnings", 0), ("n_bootstrap", 0)):
-            if not isinstance(getattr(self, key), int) or getattr(self, key) < least:
-                raise ValueError(f"dynamics.{key} must be an integer >= {least}, "
-                                 f"got {getattr(self, key)!r}")
-        if isinstance(self.risk_words, str):
-            raise ValueError(f"dynamics.risk_words must be a list of words, got {self.risk_words!r}")
-        object.__setattr__(self, "risk_words", tuple(self.risk_words))  # YAML gives a list
 
 
 @dataclass(frozen=True)
@@ -98,10 +68,10 @@ class SegmentTracker:
     """
 
     def __init__(self, union: FeatureUnion, segmenter: Pipeline,
-                 settings: DynamicsSettings = DynamicsSettings()):
+                 settings: DynamicsSettings | None = None):
         self.union = union
         self.segmenter = segmenter
-        self.settings = settings
+        self.settings = settings if settings is not None else DynamicsSettings()
 
     def fit(self, transactions: pd.DataFrame, labels: pd.Series,
             profile: pd.DataFrame | None = None) -> SegmentTracker:

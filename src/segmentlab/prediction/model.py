@@ -34,16 +34,21 @@ class CustomerSegmentModel:
     min_repurchase_customers : int
         The repurchase model re-clusters the customers it scores (its segment predictors), which
         needs a population: with fewer purchasing customers the probability is left empty (NaN).
+    dynamics : SegmentTracker or None
+        The run's fitted feature sets and segmenter, fitted to follow segments through time
+        (`segmentlab.dynamics`): ``segmentlab dynamics`` applies it to new transactions.
     """
 
     def __init__(self, known: pd.Series, names: dict, assigner: SegmentAssigner,
-                 repurchase: RepurchaseModel | None, cleaning: dict, min_repurchase_customers: int = 50):
+                 repurchase: RepurchaseModel | None, cleaning: dict, min_repurchase_customers: int = 50,
+                 dynamics=None):
         self.known = known
         self.names = dict(names)
         self.assigner = assigner
         self.repurchase = repurchase
         self.cleaning = dict(cleaning)
         self.min_repurchase_customers = min_repurchase_customers
+        self.dynamics = dynamics
 
     def predict(self, transactions: pd.DataFrame) -> pd.DataFrame:
         """One row per purchasing customer, ordered by ``customer_id``: see ``OUTPUT_COLUMNS``."""

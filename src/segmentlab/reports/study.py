@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -65,6 +65,8 @@ class RunDetails:
         ``predict/rfm_logreg_roc_auc`` included.
     ledger : DataFrame or None
         Cleaning ledger: ``step``, ``rows``, ``share``.
+    sections : list of Section
+        Sections the run drew itself (e.g. "Segments over time"), shown before the ledger.
     """
 
     run_id: str
@@ -75,6 +77,7 @@ class RunDetails:
     importance: pd.DataFrame | None = None
     prediction: dict[str, float] | None = None
     ledger: pd.DataFrame | None = None
+    sections: list[Section] = field(default_factory=list)
 
 
 def study_report(runs: pd.DataFrame, best: RunDetails | None,
@@ -102,6 +105,7 @@ def study_report(runs: pd.DataFrame, best: RunDetails | None,
     colours = _segment_colours(best.profile if best is not None else None)
     sections = [_leaderboard(runs, best), _comparison(runs), _segment_cards(best, colours, currency),
                 _customer_map(best, colours), _importance(best), _prediction(best),
+                *(best.sections if best is not None else []),
                 ledger_section(best.ledger if best is not None else None)]
     stats = {"runs": f"{len(runs):,}"}
     if best is not None:

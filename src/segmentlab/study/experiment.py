@@ -26,13 +26,14 @@ from segmentlab.config import (
     build_features,
     build_prediction_features,
     build_segmenter,
+    build_settings,
     resolved,
     with_overrides,
 )
 from segmentlab.data.cleaning import TransactionCleaner
 from segmentlab.data.loading import TransactionSource
 from segmentlab.schema import Dataset
-from segmentlab.settings import EvaluationSettings, PredictionSettings
+from segmentlab.settings import DynamicsSettings, EvaluationSettings, PredictionSettings
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Experiment:
         The command-line overrides, logged for reproduction.
     source, cleaner
         Where the invoice lines come from and how they are cleaned.
-    evaluation, prediction : settings
+    evaluation, prediction, dynamics : settings
         Typed settings of the stages (`segmentlab.settings`).
     tracker
         Where results are recorded (`segmentlab.study.tracking.Tracker`).
@@ -65,6 +66,7 @@ class Experiment:
     cleaner: TransactionCleaner
     evaluation: EvaluationSettings
     prediction: PredictionSettings
+    dynamics: DynamicsSettings
     tracker: Any
     _features: FeatureUnion = field(repr=False)
     _segmenter: Pipeline = field(repr=False)
@@ -169,11 +171,9 @@ def assemble(cfg: DictConfig, choices: Mapping[str, str] | None = None,
     tracker : optional
         Reuse this tracker instead of building ``cfg.tracking``.
     """
-    # A logged config is plain YAML, not a structured config: build the settings from values.
-    prediction = PredictionSettings(**resolved(cfg.prediction)) if "prediction" in cfg \
-        else PredictionSettings()
-    evaluation = EvaluationSettings(**resolved(cfg.evaluation)) if "evaluation" in cfg \
-        else EvaluationSettings()
+    prediction = build_settings(cfg, "prediction", PredictionSettings)
+    evaluation = build_settings(cfg, "evaluation", EvaluationSettings)
+    dynamics = build_settings(cfg, "dynamics", DynamicsSettings)
     classifier = build(cfg.classifier) if "classifier" in cfg else None
     assigner = build(cfg.assigner) if cfg.get("assigner") is not None else classifier
     spend = cfg.prediction.get("spend_regressor") if "prediction" in cfg else None
@@ -185,6 +185,7 @@ def assemble(cfg: DictConfig, choices: Mapping[str, str] | None = None,
         cleaner=build(cfg.cleaning),
         evaluation=evaluation,
         prediction=prediction,
+        dynamics=dynamics,
         tracker=tracker if tracker is not None else build(cfg.tracking),
         _features=build_features(cfg),
         _segmenter=build_segmenter(cfg),

@@ -15,6 +15,7 @@ def study_html(experiment: str, tracking_uri: str, run_id: str | None = None,
     The run detailed is ``run_id``, else the run behind the registered model ``model_name``,
     else the best non-degenerate run by ``objective`` (in its declared direction).
     """
+    from segmentlab.reports.html import Section
     from segmentlab.reports.study import RunDetails, study_report
     from segmentlab.study.store import fetch_study, fetch_tables, registered_run
 
@@ -32,7 +33,9 @@ def study_html(experiment: str, tracking_uri: str, run_id: str | None = None,
         run_id=best_id, run_name=str(row.get("run_name", best_id)), metrics=metrics, profile=profile,
         map_points=tables.get("customer_map"), importance=tables.get("predict_importance"),
         prediction={k: v for k, v in metrics.items() if k.startswith("predict/")} or None,
-        ledger=tables.get("cleaning_ledger"))
+        ledger=tables.get("cleaning_ledger"),
+        sections=[Section(**tables[a.name]) for a in vocabulary.report_artifacts()
+                  if a.kind == "section" and a.name in tables])
     return study_report(runs, details, title=f"segmentlab study: {experiment}")
 
 

@@ -31,6 +31,7 @@ class RunResult:
     summary: pd.DataFrame  # interpretable numbers per customer (customers.customer_summary)
     models: dict[str, object] = field(default_factory=dict)
     figures: dict = field(default_factory=dict)
+    sections: dict = field(default_factory=dict)  # report sections drawn at run time (reports.html.Section)
     skipped: dict[str, str] = field(default_factory=dict)
 
 

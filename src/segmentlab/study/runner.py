@@ -17,8 +17,8 @@ from segmentlab.features.matrix import FeatureResult, compute_features
 from segmentlab.prediction.assess import Assessment, assess_classifiers
 from segmentlab.prediction.model import CustomerSegmentModel
 from segmentlab.prediction.repurchase import WindowError
-from segmentlab.schema import CUSTOMER_ID, Dataset
-from segmentlab.segmentation.segmenting import segment_customers
+from segmentlab.schema import CUSTOMER_ID, DataError, Dataset
+from segmentlab.segmentation.segmenting import Segmentation, segment_customers
 from segmentlab.study import tuning
 from segmentlab.study.experiment import Experiment
 from segmentlab.study.results import RunResult, draw_figures, gather
@@ -50,18 +50,19 @@ def run(experiment: Experiment) -> float:
             best = tuning.optimize(study, experiment, space, TrialEvaluator(experiment, features, dataset))
             print(f"study {study.study_name}: best trial {best.number} {dict(best.params)}")
             chosen = experiment.with_params(best.params)
-        result = run_stages(chosen, dataset, features)
+        segmentation, result = run_stages(chosen, dataset, features)
         for stage, reason in result.skipped.items():
             tracker.log_skipped(stage, reason)
         tracker.log_result(result, chosen.resolved_config())
         if chosen.register_model:
-            register(chosen, dataset, result, run_id)
+            register(chosen, dataset, features, segmentation, result, run_id)
     print(summary(dataset, result, run_id, tracker.ui_command, features.cache_hit))
     return float(result.metrics.get(experiment.objective, math.nan))
 
 
-def run_stages(experiment: Experiment, dataset: Dataset, features: FeatureResult) -> RunResult:
-    """Segment the customers and, when enabled and the data allows, assess the classifiers."""
+def run_stages(experiment: Experiment, dataset: Dataset,
+               features: FeatureResult) -> tuple[Segmentation, RunResult]:
+    """Segment the customers, then each enabled stage the data allows."""
     segmentation = segment_customers(features.frame, experiment.segmenter(), dataset,
                                      experiment.evaluation)
     assessment, skipped = None, {}
@@ -70,13 +71,51 @@ def run_stages(experiment: Experiment, dataset: Dataset, features: FeatureResult
         if assessment.skipped:
             skipped["prediction"] = assessment.skipped
     result = replace(gather(features, segmentation, assessment), skipped=skipped)
+    if experiment.dynamics.enabled:
+        result = dynamics_stage(experiment, dataset, features, segmentation, result)
     if experiment.tracker.records:
         result = draw_figures(result, segmentation, experiment.evaluation)
-    return result
+    return segmentation, result
+
+
+def segment_tracker(experiment: Experiment, dataset: Dataset, features: FeatureResult,
+                    segmentation: Segmentation):
+    """The run's fitted feature sets and segmenter, ready to follow segments through time."""
+    from segmentlab.dynamics.tracker import SegmentTracker
+
+    union = features.union if features.union is not None else \
+        experiment.features().fit(dataset.transactions)  # features came from the cache
+    tracker = SegmentTracker(union, segmentation.clustering.segmenter, experiment.dynamics)
+    return tracker.fit(dataset.transactions, segmentation.labels, segmentation.profile)
+
+
+def dynamics_stage(experiment: Experiment, dataset: Dataset, features: FeatureResult,
+                   segmentation: Segmentation, result: RunResult) -> RunResult:
+    """Snapshots, migrations and early warnings (``dynamics.enabled``), or why not."""
+    tracker = segment_tracker(experiment, dataset, features, segmentation)
+    try:
+        dynamics = tracker.track(dataset.transactions, value=_value_at_stake(result))
+    except DataError as e:  # too short a history for two snapshots
+        return replace(result, skipped={**result.skipped, "dynamics": str(e)})
+    sections = {}
+    if experiment.tracker.records:
+        from segmentlab.reports.dynamics import dynamics_section
+
+        sections["dynamics_section"] = dynamics_section(dynamics, top=experiment.dynamics.top_warnings)
+    return replace(result, metrics={**result.metrics, **dynamics.metrics},
+                   tables={**result.tables, **dynamics.tables},
+                   sections={**result.sections, **sections},
+                   models={**result.models, "segment_tracker": tracker})
+
+
+def _value_at_stake(result: RunResult):
+    """Lifetime value per customer when the run estimated it, else None (trailing spend is used)."""
+    value = result.tables.get("customer_value")
+    return None if value is None or "clv_12m" not in value else value["clv_12m"]
 
 
 def predict_stage(experiment: Experiment, dataset: Dataset, features: FeatureResult,
-                  segmentation) -> Assessment:
+                  segmentation: Segmentation) -> Assessment:
     """Segment assignment and repurchase prediction, or why they cannot run on this data."""
     settings = experiment.prediction
     try:
@@ -92,16 +131,19 @@ def predict_stage(experiment: Experiment, dataset: Dataset, features: FeatureRes
         return Assessment(skipped=str(e))
 
 
-def register(experiment: Experiment, dataset: Dataset, result: RunResult, run_id: str | None) -> None:
+def register(experiment: Experiment, dataset: Dataset, features: FeatureResult,
+             segmentation: Segmentation, result: RunResult, run_id: str | None) -> None:
     """Register the run's deployable model and log the study report beside it."""
     tracker = experiment.tracker
     if "segment_assigner" not in result.models:
         why = result.skipped.get("prediction") or result.tags.get("prediction_skipped") or "it is off"
         raise TuningError(f"register_model needs the prediction stage, which did not run ({why}); "
                           "set prediction.enabled=true and use data with enough history")
+    dynamics = result.models.get("segment_tracker") or segment_tracker(experiment, dataset, features,
+                                                                      segmentation)
     model = CustomerSegmentModel(result.labels, result.profile["name"].to_dict(),
                                  result.models["segment_assigner"], result.models.get("repurchase"),
-                                 experiment.cleaner.get_params())
+                                 experiment.cleaner.get_params(), dynamics=dynamics)
     customers = result.labels.index[:60]
     example = dataset.transactions[dataset.transactions[CUSTOMER_ID].isin(customers)]
     version = tracker.register_model(experiment.register_model, model, example,

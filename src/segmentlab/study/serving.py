@@ -1,4 +1,4 @@
-"""Commands that apply a registered model to new data: ``segmentlab predict``."""
+"""Commands that apply a registered model to new data: ``segmentlab predict`` and ``dynamics``."""
 
 from __future__ import annotations
 
@@ -22,4 +22,26 @@ def predict(model_uri: str, transactions: str, out: str, tracking_uri: str) -> i
     print(f"{len(segments):,} customers → {out} ({counts.get('training', 0):,} known from training, "
           f"{counts.get('classifier', 0):,} assigned by the classifier)")
     print(segments["segment_name"].value_counts().to_string())
+    return 0
+
+
+def dynamics(model_uri: str, transactions: str, out: str, tracking_uri: str) -> int:
+    """Follow the model's segments through a transactions file and write its early warnings."""
+    from segmentlab.study.pyfunc import load_model
+    from segmentlab.study.tracking import TrackingError
+
+    model = load_model(model_uri, tracking_uri)
+    if getattr(model, "dynamics", None) is None:
+        raise TrackingError(f"model {model_uri} carries no segment tracker: register it again "
+                            "with this version (python run.py experiment=final)")
+    cleaner = TransactionCleaner(**model.cleaning)
+    dataset = load_dataset(OnlineRetailFile(transactions), cleaner, cache_dir=None)
+    result = model.dynamics.track(dataset.transactions)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    result.warnings.to_csv(out, index=False)
+    m = result.metrics
+    print(f"{len(result.snapshots.dates)} snapshots, {len(result.warnings):,} warnings → {out} "
+          f"(value at stake {result.warnings['value_at_stake'].sum():,.0f})")
+    print(f"stay {m['dynamics/stay_rate']:.0%}, up {m['dynamics/upgrade_rate']:.0%}, "
+          f"down {m['dynamics/downgrade_rate']:.0%}, churn {m['dynamics/churn_rate']:.0%} per period")
     return 0

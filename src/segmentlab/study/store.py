@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass
 
 import mlflow
@@ -68,8 +69,9 @@ def registered_run(name: str, tracking_uri: str) -> str | None:
     return max(versions, key=lambda v: int(v.version)).run_id if versions else None
 
 
-def fetch_tables(run_id: str, artifacts) -> dict[str, pd.DataFrame]:
-    """The CSV artifacts of a run that exist, by artifact name (`segmentlab.vocabulary.Artifact`)."""
+def fetch_tables(run_id: str, artifacts) -> dict:
+    """The artifacts of a run that exist, by artifact name (`segmentlab.vocabulary.Artifact`):
+    tables as DataFrames, sections as dicts (id, title, body, reading)."""
     run = mlflow.get_run(run_id)
     tables = {}
     for declared in artifacts:
@@ -77,5 +79,6 @@ def fetch_tables(run_id: str, artifacts) -> dict[str, pd.DataFrame]:
             text = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/{declared.path}")
         except Exception:  # the artifact is optional (e.g. no prediction stage in this run)
             continue
-        tables[declared.name] = pd.read_csv(io.StringIO(text))
+        tables[declared.name] = (json.loads(text) if declared.kind == "section"
+                                 else pd.read_csv(io.StringIO(text)))
     return tables

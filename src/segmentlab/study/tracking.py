@@ -9,6 +9,7 @@ Artifact paths come from `segmentlab.vocabulary`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -226,6 +227,8 @@ class MlflowTracker:
             _log_table(mlflow, name, table)
         for name, figure in result.figures.items():
             mlflow.log_figure(figure, f"plots/{name}.png")
+        for name, section in result.sections.items():
+            mlflow.log_dict(dataclasses.asdict(section), vocabulary.artifact(name).path)
         from segmentlab.study.pyfunc import FramePredictor, log_pyfunc, model_examples
 
         for name, (model, method, example) in model_examples(result).items():

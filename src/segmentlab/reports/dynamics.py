@@ -1,7 +1,7 @@
 """Plotly figures and the "Segments over time" report section, drawn from a ``DynamicsResult``.
 
-Reads results, never computes them. The section uses the report kit of ``reporting``
-(offline: plotly.js is inlined once by ``reporting.html_page``).
+Reads results, never computes them. The section uses the report kit of `reports.html`
+(offline: plotly.js is inlined once by ``html_page``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from plotly.colors import qualitative
 from segmentlab.dynamics.migration import migration_matrix, state_order
 from segmentlab.dynamics.snapshots import CHURNED, NOT_YET
 from segmentlab.dynamics.tracker import DynamicsResult
-from segmentlab.reporting import NOISE_COLOUR, Section, figure_html, money, note, table_html
+from segmentlab.reports.html import Section, figure_html, money, note, table_html
+from segmentlab.reports.study import NOISE_COLOUR
 
 # Same palette and order as the report's segment cards: sorted labels, noise grey.
 _PALETTE = qualitative.Plotly + qualitative.Set2 + qualitative.Dark2

@@ -1,0 +1,67 @@
+"""The registered model end to end: run with register_model, then the `segmentlab` commands."""
+
+from __future__ import annotations
+
+import mlflow
+import pandas as pd
+import pytest
+from conftest import run_experiment
+
+from segmentlab.cli import console
+from segmentlab.data.synthetic import SyntheticTransactions
+from segmentlab.schema import SOURCE_COLUMNS
+from tests.conftest import compose_config
+
+LAYOUT = {"invoice_no": "InvoiceNo", "stock_code": "StockCode", "description": "Description",
+          "quantity": "Quantity", "invoice_date": "InvoiceDate", "unit_price": "UnitPrice",
+          "customer_id": "CustomerID", "country": "Country"}
+
+
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory):
+    """A small synthetic run registered as a model, with segments followed through time."""
+    tmp = tmp_path_factory.mktemp("deploy")
+    store = f"sqlite:///{tmp}/mlflow.db"
+    cfg = compose_config("tracking=mlflow", f"tracking.tracking_uri={store}",
+                         f"tracking.artifact_location={tmp}/art", "register_model=segmentlab",
+                         "dynamics.enabled=true", "dynamics.n_bootstrap=20")
+    run_experiment(cfg, {}, [])
+    raw = SyntheticTransactions(n_customers=150, n_lines=6000, seed=cfg.seed).read()
+    path = tmp / "transactions.csv"
+    raw[SOURCE_COLUMNS].rename(columns=LAYOUT).to_csv(path, index=False)
+    return tmp, store, path
+
+
+def test_the_run_logs_segments_over_time(registered):
+    _, store, _ = registered
+    mlflow.set_tracking_uri(store)
+    run = mlflow.search_runs(experiment_names=["segmentlab"]).iloc[0]
+    for key in ["dynamics/stay_rate", "dynamics/upgrade_rate", "dynamics/downgrade_rate",
+                "dynamics/churn_rate", "dynamics/warning_auc", "dynamics/recency_auc"]:
+        assert 0 <= run[f"metrics.{key}"] <= 1, key
+    assert run["metrics.dynamics/fit_window_agreement"] == 1.0  # the fitted segmenter, not a refit
+    flows = pd.read_csv(mlflow.artifacts.download_artifacts(f"runs:/{run.run_id}/dynamics/flows.csv"))
+    assert len(flows) and {"from", "to", "customers"} <= set(flows.columns)
+
+
+def test_predict_and_dynamics_commands_use_the_registered_model(registered, capsys):
+    tmp, store, path = registered
+    out = tmp / "segments.csv"
+    assert console(["predict", "--transactions", str(path), "--out", str(out), "--tracking-uri", store]) == 0
+    segments = pd.read_csv(out)
+    assert segments["customer_id"].is_unique and len(segments) > 100
+    warnings = tmp / "warnings.csv"
+    assert console(["dynamics", "--transactions", str(path), "--out", str(warnings),
+                    "--tracking-uri", store]) == 0
+    table = pd.read_csv(warnings)
+    assert {"customer_id", "value_at_stake", "action"} <= set(table.columns)
+    assert table["value_at_stake"].is_monotonic_decreasing
+    assert "snapshots" in capsys.readouterr().out
+
+
+def test_report_shows_the_segments_over_time_section(registered):
+    tmp, store, _ = registered
+    out = tmp / "report.html"
+    assert console(["report", "--out", str(out), "--tracking-uri", store]) == 0
+    page = out.read_text()
+    assert 'id="segments-over-time"' in page and "Segments over time" in page
