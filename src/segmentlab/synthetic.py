@@ -277,7 +277,8 @@ class SyntheticTransactions:
         # Time parameters at their defaults are left out, so data made before they existed keep
         # their fingerprint (and cache entries).
         params = self.get_params()
-        params["migrations"] = [dict(m) for m in params["migrations"] or ()]
+        params["migrations"] = [dict(m) if isinstance(m, Mapping) else m
+                                for m in params["migrations"] or ()]
         return {k: v for k, v in params.items()
                 if k not in TIME_PARAMS or v != TIME_PARAMS[k]}
 

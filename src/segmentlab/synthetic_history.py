@@ -98,8 +98,9 @@ def _parse_migration(i: int, item, names: Sequence[str], first: pd.Timestamp,
     share = item["share"]
     if isinstance(share, bool) or not isinstance(share, Real) or not 0 <= share <= 1:
         raise ValueError(f"{where}.share={share!r}: expected a share in [0, 1]")
-    try:
-        date = pd.Timestamp(item["date"])
+    try:  # strings must be ISO dates: pd.Timestamp("June") would be 1 June of year 1
+        date = pd.Timestamp(pd.to_datetime(item["date"], format="ISO8601")
+                            if isinstance(item["date"], str) else item["date"])
     except (TypeError, ValueError):
         raise ValueError(f"{where}.date={item['date']!r}: expected an ISO date") from None
     if not first < date.normalize() <= last:
