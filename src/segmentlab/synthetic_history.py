@@ -323,9 +323,9 @@ def _redraw_counts(rng: np.random.Generator, rows: dict, redraw: np.ndarray, n_o
 
     Original rows (the first ``n_original``) keep their segment's minimum over their window;
     migration rows buy at the rate of the segment's original rows, minimum included, plus the
-    dropped invoice that opens their window. With
-    ``calibrate`` the rates are scaled so that the original rows keep the number of lines they
-    would have in one segment span (``n_lines`` stays the size of the whole history).
+    dropped invoice that opens their window. With ``calibrate`` the rates are scaled so that the
+    original rows keep the number of lines they would have in one segment span (``n_lines``
+    stays the size of the whole history).
     """
     seg = rows["segment"]
     base = _profile(rows, np.arange(len(seg)), _BASE)
