@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,6 +19,7 @@ from segmentlab.data.synthetic import (
     FAMILY,
     GENERATOR_VERSION,
     SEGMENTS,
+    TIME_PARAMS,
     SyntheticTransactions,
 )
 from segmentlab.schema import (
@@ -120,11 +123,38 @@ def test_same_seed_same_data_and_other_seed_other_data(small):
 
 def test_fingerprint_hashes_every_parameter_and_the_version(small):
     params = small.get_params()
+    # Time parameters at their defaults are left out: data made before they existed keep their hash.
     assert small.fingerprint() == stable_hash(
-        {"generator": "synthetic", "version": GENERATOR_VERSION, **params})
-    for name, value in [("n_products", 240), ("cancellation_rate", 0.05), ("end", "2011-11-30")]:
+        {"generator": "synthetic", "version": GENERATOR_VERSION,
+         **{k: v for k, v in params.items() if k not in TIME_PARAMS}})
+    migration = [{"date": "2011-06-01", "from": "lapsing", "to": "seasonal_gift", "share": 0.5}]
+    for name, value in [("n_products", 240), ("cancellation_rate", 0.05), ("end", "2011-11-30"),
+                        ("segment_days", 200), ("seasonal_share", 0.2), ("season_months", 2),
+                        ("migrations", migration)]:
         changed = SyntheticTransactions(**{**params, name: value})
         assert changed.fingerprint() != small.fingerprint(), name
+    share = [{**migration[0], "share": 0.4}]
+    assert (SyntheticTransactions(migrations=share).fingerprint()
+            != SyntheticTransactions(migrations=migration).fingerprint())
+
+
+def test_default_data_are_exactly_as_before_the_time_parameters(source, raw):
+    # Digests of the default frames computed before segment_days, seasonal_share, season_months
+    # and migrations existed: README figures and tests rely on these data.
+    def digest(frame) -> str:
+        return hashlib.sha256(pd.util.hash_pandas_object(frame).to_numpy().tobytes()).hexdigest()
+
+    assert digest(raw) == "28fdeec6040e27dfa0d90f086a7c82db425541acedac14945504e74818906456"
+    assert digest(source.truth()) == (
+        "7fe2b3dcbe90f3639fd8a48fa5fd5febaa67290778f5b6678d14fda7b2b07791")
+    assert digest(source.catalogue()) == (
+        "20c78c0bd1084c00691096b3c0a9fe22ae585cc09fa71b003651e11943e2fa46")
+    assert source.fingerprint() == "442ca5b852fed4b1"
+    # The time parameters spelled out at their (off) values, as the YAML config passes them.
+    off = SyntheticTransactions(segment_days=None, seasonal_share=0.0, season_months=3,
+                                migrations=[])
+    assert off.fingerprint() == source.fingerprint()
+    pd.testing.assert_frame_equal(off.read(), raw)
 
 
 def test_describe_names_size_seed_and_changed_parameters(small):

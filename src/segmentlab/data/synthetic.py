@@ -11,16 +11,25 @@ noise of the real file is there too: guest orders without a customer id, "C" can
 reverse earlier purchase lines, postage/manual lines, exact duplicates, zero prices and a few
 missing descriptions. Everything is vectorised with numpy; Python loops only over segments,
 families and products (about 1 s per million lines).
+
+Time structure is optional (`synthetic_history`): ``segment_days`` turns a long period into a
+multi-year history (customers arrive every year, churners leave at any time), ``seasonal_share``
+gives customers a personal buying season that repeats every year, and ``migrations`` move a
+share of one segment's customers to another segment at a date. Their truths are
+``segment_history()`` and ``seasonal_truth()``; with their defaults the data are unchanged.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from segmentlab.cache import stable_hash
+from segmentlab.data import synthetic_history as history
 from segmentlab.schema import (
     AMOUNT,
     COUNTRY,
@@ -100,6 +109,8 @@ FAMILY_SEASON = {
     "christmas": [0.05, 0.02, 0.02, 0.02, 0.05, 0.1, 0.2, 0.5, 1.5, 3.0, 4.0, 3.0],
     "garden": [0.5, 0.7, 1.3, 1.6, 1.6, 1.4, 1.1, 0.9, 0.7, 0.5, 0.4, 0.3],
 }
+# The season of season-only segments: start month (0 = January) and length, October-December.
+GIFT_SEASON = (9, 3)
 # Non-product codes as the real data has them: (stock code, description).
 POSTAGE, DOTCOM, MANUAL = ("POST", "POSTAGE"), ("DOT", "DOTCOM POSTAGE"), ("M", "Manual")
 
@@ -108,8 +119,9 @@ POSTAGE, DOTCOM, MANUAL = ("POST", "POSTAGE"), ("DOT", "DOTCOM POSTAGE"), ("M", 
 class SegmentProfile:
     """How the customers of one planted segment buy.
 
-    Day windows are fractions of the period (0 = start, 1 = end); a ``season_only`` segment's
-    windows are fractions of the last October-December inside the period instead.
+    Day windows are fractions of the segment span (the period, or its last ``segment_days``;
+    0 = start, 1 = end); a ``season_only`` segment's windows are fractions of the last
+    October-December inside the period instead.
     """
 
     name: str
@@ -199,12 +211,32 @@ class SyntheticTransactions:
         Share of product lines priced 0 (never the first line of an invoice).
     seed : int
         Seed of the only random generator used.
+    segment_days : int or None
+        Days, ending at ``end``, that the segment profiles describe (e.g. 365). None: the whole
+        period. Shorter than the period makes a multi-year history: customers arrive at any time
+        before their segment window (a share every year), churners (one-off and lapsing
+        customers) leave at any time, everyone else is still buying in the last span, where the
+        segments look as in a one-year period. ``n_lines`` remains the size of the whole history.
+    seasonal_share : float
+        Share of the year-round repeat buyers (loyal, regular, wholesale, lapsing) who buy
+        mainly in a personal season every year: first and last purchase in it and
+        `synthetic_history.SEASON_LOYALTY` of the others. See ``seasonal_truth()``.
+    season_months : int
+        Length of a personal season in months; its start month is drawn per customer.
+    migrations : list of mappings, optional
+        ``{"date": "2011-06-01", "from": "regular_mid_value", "to": "lapsing", "share": 0.3}``
+        each: from ``date`` on, ``share`` of the customers with an id who were in ``from`` (and
+        had bought before) buy like new customers of ``to``; they keep id, country and season.
+        Several entries for one date and source split its customers (shares summing to <= 1).
+        See ``segment_history()``.
     """
 
     def __init__(self, n_customers: int = 2000, n_lines: int = 150_000, n_products: int = 600,
                  start: str = "2010-12-01", end: str = "2011-12-09",
                  missing_customer_rate: float = 0.2, cancellation_rate: float = 0.02,
-                 duplicate_rate: float = 0.01, zero_price_rate: float = 0.002, seed: int = 42):
+                 duplicate_rate: float = 0.01, zero_price_rate: float = 0.002, seed: int = 42,
+                 segment_days: int | None = None, seasonal_share: float = 0.0,
+                 season_months: int = 3, migrations: Sequence[Mapping] | None = None):
         self.n_customers = n_customers
         self.n_lines = n_lines
         self.n_products = n_products
@@ -215,24 +247,40 @@ class SyntheticTransactions:
         self.duplicate_rate = duplicate_rate
         self.zero_price_rate = zero_price_rate
         self.seed = seed
+        self.segment_days = segment_days
+        self.seasonal_share = seasonal_share
+        self.season_months = season_months
+        self.migrations = migrations
 
     def get_params(self) -> dict:
         """Constructor arguments by name."""
         names = ["n_customers", "n_lines", "n_products", "start", "end", "missing_customer_rate",
-                 "cancellation_rate", "duplicate_rate", "zero_price_rate", "seed"]
+                 "cancellation_rate", "duplicate_rate", "zero_price_rate", "seed", *TIME_PARAMS]
         return {name: getattr(self, name) for name in names}
 
     def describe(self) -> str:
         """Human-readable origin, e.g. ``synthetic(n_customers=2000, n_lines=150000, seed=42)``."""
+        params = self._hashed_params()
+        if params.get("migrations"):
+            params["migrations"] = len(params["migrations"])  # a count reads better than dicts
         defaults = SyntheticTransactions().get_params()
         shown = {"n_customers", "n_lines", "seed"}
-        parts = [f"{k}={v}" for k, v in self.get_params().items() if k in shown or v != defaults[k]]
+        parts = [f"{k}={v}" for k, v in params.items() if k in shown or v != defaults[k]]
         return f"synthetic({', '.join(parts)})"
 
     def fingerprint(self) -> str:
         """Hash of the parameters and the generator version: equal hashes mean equal data."""
         return stable_hash({"generator": "synthetic", "version": GENERATOR_VERSION,
-                            **self.get_params()})
+                            **self._hashed_params()})
+
+    def _hashed_params(self) -> dict:
+        # Time parameters at their defaults are left out, so data made before they existed keep
+        # their fingerprint (and cache entries).
+        params = self.get_params()
+        params["migrations"] = [dict(m) if isinstance(m, Mapping) else m
+                                for m in params["migrations"] or ()]
+        return {k: v for k, v in params.items()
+                if k not in TIME_PARAMS or v != TIME_PARAMS[k]}
 
     def read(self) -> pd.DataFrame:
         """Invoice lines in ``schema.RAW_COLUMNS`` order, with the loader's dtypes."""
@@ -246,7 +294,35 @@ class SyntheticTransactions:
         """Products: ``stock_code``, ``description``, ``family`` and base ``unit_price``."""
         return self._generated()[2].copy(deep=False)
 
-    def _generated(self) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    def segment_history(self) -> pd.DataFrame:
+        """Planted segment of every customer with an id through time.
+
+        Returns
+        -------
+        DataFrame
+            One row per spell: ``customer_id``, ``start`` (day it begins: the first day of the
+            period or a migration date), ``end`` (exclusive: the next migration date or the day
+            after the period) and ``segment``, sorted by customer and start. A customer's spells
+            tile the period; the last one's segment is ``truth()``. Spells say nothing of
+            arrival: a customer is in a segment before their first purchase.
+        """
+        return self._generated()[3].copy(deep=False)
+
+    def seasonal_truth(self) -> pd.DataFrame:
+        """Planted buying season of every customer with an id, at the end of the data.
+
+        Returns
+        -------
+        DataFrame
+            Indexed by ``customer_id``: ``seasonal`` (bool: buys mainly in one season of the
+            year, every year), ``season_start_month`` (1-12) and ``season_months`` (both <NA>
+            when not seasonal). Customers with a personal season (``seasonal_share``) and those
+            of the season-only segment (October to December) are seasonal.
+        """
+        return self._generated()[4].copy(deep=False)
+
+    def _generated(self) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.DataFrame,
+                                  pd.DataFrame]:
         # Keyed by fingerprint so that changing an attribute after a read regenerates.
         key = self.fingerprint()
         cached = getattr(self, "_cache", None)
@@ -255,20 +331,44 @@ class SyntheticTransactions:
         return self._cache[1:]
 
 
+#: Time parameters and their defaults (off): the data are then as before they existed.
+TIME_PARAMS = {"segment_days": None, "seasonal_share": 0.0, "season_months": 3,
+               "migrations": []}
+
+
 def generate(n_customers: int, n_lines: int, n_products: int, start: str, end: str,
              missing_customer_rate: float, cancellation_rate: float, duplicate_rate: float,
-             zero_price_rate: float, seed: int) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
-    """Generate ``(lines, truth, catalogue)``; see `SyntheticTransactions` for the parameters."""
+             zero_price_rate: float, seed: int, segment_days: int | None = None,
+             seasonal_share: float = 0.0, season_months: int = 3,
+             migrations: Sequence[Mapping] | None = None
+             ) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Generate ``(lines, truth, catalogue, segment_history, seasonal_truth)``.
+
+    See `SyntheticTransactions` for the parameters.
+    """
     if not 0 <= missing_customer_rate < 1 or n_customers < 1 or n_products < len(FAMILIES):
         raise ValueError(f"need n_customers >= 1, n_products >= {len(FAMILIES)} and "
                          "0 <= missing_customer_rate < 1")
+    names = [s.name for s in SEGMENTS]
+    plan = history.plan_history(segment_days, seasonal_share, season_months, migrations, names,
+                                pd.Timestamp(start), pd.Timestamp(end))
     rng = np.random.default_rng(seed)
-    calendar = _Calendar(pd.Timestamp(start), pd.Timestamp(end))
+    calendar = _Calendar(pd.Timestamp(start), pd.Timestamp(end), segment_days)
     catalogue = build_catalogue(n_products, rng)
     n_guests = round(n_customers * missing_customer_rate / (1 - missing_customer_rate))
     overhead = 1 + cancellation_rate + duplicate_rate + 0.01  # + postage and manual lines
     customers = _draw_customers(rng, n_customers, n_guests, n_lines / overhead, calendar)
+    if plan.active:
+        customers = history.plant_history(rng, customers, calendar, plan, SEGMENTS,
+                                          partial(_draw_windows, rng, calendar=calendar))
+    else:
+        customers = history.with_spells(customers, calendar.n_days)
     invoices = _draw_invoices(rng, customers, calendar)
+    if plan.seasonal_share > 0:
+        invoices = history.seasonal_invoice_days(rng, invoices, customers, calendar,
+                                                 season_months)
+    if plan.migrations:
+        invoices = history.keep_spells(invoices, customers)
     lines = _draw_lines(rng, customers, invoices, catalogue, calendar)
     lines = _zero_prices(rng, customers, invoices, lines, zero_price_rate)
     returns, cancels = _draw_cancellations(rng, customers, invoices, lines, cancellation_rate,
@@ -278,11 +378,13 @@ def generate(n_customers: int, n_lines: int, n_products: int, start: str, end: s
     repeats = 1 + (rng.random(len(lines["invoice"])) < duplicate_rate)  # exact duplicate lines
     lines = {key: np.repeat(values, repeats) for key, values in lines.items()}
     frame = _assemble(customers, invoices, [lines, extras, cancels], catalogue, calendar)
-    known = ~customers["guest"]
-    names = np.array([s.name for s in SEGMENTS], dtype=object)
-    truth = pd.Series(names[customers["segment"][known]], dtype="str", name=SEGMENT,
+    known = history.at_end(customers)
+    truth = pd.Series(np.array(names, dtype=object)[customers["segment"][known]], dtype="str",
+                      name=SEGMENT,
                       index=pd.Index(customers["id"][known], dtype="int64", name=CUSTOMER_ID))
-    return frame, truth.sort_index(), catalogue
+    spells = history.history_frame(customers, names, pd.Timestamp(start))
+    seasons = history.season_frame(customers, SEGMENTS, GIFT_SEASON, season_months)
+    return frame, truth.sort_index(), catalogue, spells, seasons
 
 
 def build_catalogue(n_products: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -349,15 +451,16 @@ def _snap(values, grid: np.ndarray):
 class _Calendar:
     """Days of the period with month, weekday and per-segment cumulative day weights."""
 
-    def __init__(self, start: pd.Timestamp, end: pd.Timestamp):
+    def __init__(self, start: pd.Timestamp, end: pd.Timestamp, segment_days: int | None = None):
         days = pd.date_range(start.normalize(), end.normalize(), freq="D")
         if len(days) < 28:
             raise ValueError(f"the period {start.date()}..{end.date()} is shorter than four weeks")
         self.start_ns = days[0].as_unit("ns").value
         self.n_days = len(days)
+        self.span = (self.n_days - (segment_days or self.n_days), self.n_days - 1)
         self.month = days.month.to_numpy() - 1
         self.weekday = days.weekday.to_numpy()
-        in_season = self.month >= 9
+        in_season = (self.month - GIFT_SEASON[0]) % 12 < GIFT_SEASON[1]
         self.season = self._last_run(in_season) if in_season.any() else (0, self.n_days - 1)
         self.cum = []  # per segment: cumulative day weights, cum[d] = weight of days < d
         for profile in SEGMENTS:
@@ -373,7 +476,7 @@ class _Calendar:
         return (int(gaps[-1]) + 1 if len(gaps) else 0), last
 
     def window(self, profile: SegmentProfile, fractions: tuple[float, float]) -> tuple[int, int]:
-        lo, hi = self.season if profile.season_only else (0, self.n_days - 1)
+        lo, hi = self.season if profile.season_only else self.span
         return lo + round(fractions[0] * (hi - lo)), lo + round(fractions[1] * (hi - lo))
 
     def sample(self, segment: int, lo, hi, u) -> np.ndarray:
@@ -416,11 +519,26 @@ def _draw_customers(rng: np.random.Generator, n_customers: int, n_guests: int,
     scale = max((per_customer - fixed) / scalable, 0.0)
     single = (shares * min_inv).sum()  # lines per customer with one-line invoices
     shrink = np.clip((per_customer - single) / (fixed - single), 0.0, 1.0)
-    n_invoices = min_inv[segment] + rng.poisson(scale * extra[segment] * _lognormal(rng, 0.5, n))
+    noise = _lognormal(rng, 0.5, n)
+    n_invoices = min_inv[segment] + rng.poisson(scale * extra[segment] * noise)
     abroad = np.array(list(ABROAD.values()), dtype=float)
     country = np.where(rng.random(n) < _profile_array("uk_share")[segment], 0,
                        1 + rng.choice(len(abroad), n, p=abroad / abroad.sum()))
-    first, last = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    first, last = _draw_windows(rng, segment, calendar)
+    return {
+        "segment": segment, "guest": np.arange(n) >= n_customers,
+        "id": 12346 + rng.choice(max(6000, 2 * n), n, replace=False), "country": country,
+        "first": first, "last": last, "n_invoices": n_invoices,
+        "line_scale": shrink * _lognormal(rng, 0.3, n),
+        "quantity": _profile_array("quantity")[segment] * rng.lognormal(0, 0.25, n),
+        "activity": scale * noise,  # mean extra invoices per unit of a segment's `extra_invoices`
+    }
+
+
+def _draw_windows(rng: np.random.Generator, segment: np.ndarray,
+                  calendar: _Calendar) -> tuple[np.ndarray, np.ndarray]:
+    """First and last purchase day of customers of the given segments, in the segment span."""
+    first, last = np.empty(len(segment), dtype=np.int64), np.empty(len(segment), dtype=np.int64)
     for s, profile in enumerate(SEGMENTS):
         idx = np.flatnonzero(segment == s)
         f_lo, f_hi = calendar.window(profile, profile.first_day)
@@ -428,13 +546,7 @@ def _draw_customers(rng: np.random.Generator, n_customers: int, n_guests: int,
         first[idx] = calendar.sample(s, f_lo, f_hi, rng.random(len(idx)))
         lo = np.maximum(first[idx], l_lo)
         last[idx] = calendar.sample(s, lo, np.maximum(lo, l_hi), rng.random(len(idx)))
-    return {
-        "segment": segment, "guest": np.arange(n) >= n_customers,
-        "id": 12346 + rng.choice(max(6000, 2 * n), n, replace=False), "country": country,
-        "first": first, "last": last, "n_invoices": n_invoices,
-        "line_scale": shrink * _lognormal(rng, 0.3, n),
-        "quantity": _profile_array("quantity")[segment] * rng.lognormal(0, 0.25, n),
-    }
+    return first, last
 
 
 def _draw_invoices(rng: np.random.Generator, customers: dict, calendar: _Calendar) -> dict:
