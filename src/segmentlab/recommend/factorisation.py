@@ -43,6 +43,8 @@ class ALSRecommender(BaseEstimator):
         Weight of a past purchase halves every this many days before the end of the window.
     segment_blend : float in [0, 1]
         Weight of the segment's popularity against the customer's factor score.
+    popularity_days : float or None
+        Popularity (for the blend and for filling lists) counts only the last this many days.
     random_state : int
         Seed of the factor initialisation.
     n_threads : int
@@ -52,6 +54,7 @@ class ALSRecommender(BaseEstimator):
     def __init__(self, factors: int = 64, regularization: float = 0.05, alpha: float = 10.0,
                  iterations: int = 15, log_counts: bool = True,
                  half_life_days: float | None = None, segment_blend: float = 0.0,
+                 popularity_days: float | None = None,
                  random_state: int = 42, n_threads: int = 1):
         self.factors = factors
         self.regularization = regularization
@@ -60,6 +63,7 @@ class ALSRecommender(BaseEstimator):
         self.log_counts = log_counts
         self.half_life_days = half_life_days
         self.segment_blend = segment_blend
+        self.popularity_days = popularity_days
         self.random_state = random_state
         self.n_threads = n_threads
 
@@ -98,4 +102,5 @@ class ALSRecommender(BaseEstimator):
             personal=lambda rows: self.customer_factors_[rows] @ self.product_factors_.T,
             explain=partial(explain_by_similarity, weights, similar, self.history_.products,
                             "like"),
-            segment_blend=self.segment_blend, segments=segments)
+            segment_blend=self.segment_blend, segments=segments,
+            popularity_days=self.popularity_days)

@@ -70,7 +70,8 @@ class _NeighbourRecommender(BaseEstimator):
             personal=lambda rows: (weights[rows] @ self.neighbours_).toarray(),
             explain=partial(explain_by_similarity, weights, dense, self.history_.products,
                             self._verb),
-            segment_blend=self.segment_blend, segments=segments)
+            segment_blend=self.segment_blend, segments=segments,
+            popularity_days=self.popularity_days)
 
 
 class ItemCooccurrenceRecommender(_NeighbourRecommender):
@@ -92,19 +93,23 @@ class ItemCooccurrenceRecommender(_NeighbourRecommender):
         Weight of a past purchase halves every this many days before the end of the window.
     segment_blend : float in [0, 1]
         Weight of the segment's popularity against the customer's neighbour score.
+    popularity_days : float or None
+        Popularity (for the blend and for filling lists) counts only the last this many days.
     """
 
     _verb = "bought with"
 
     def __init__(self, similarity: str = "cosine", basket: str = "invoice",
                  n_neighbours: int = 50, min_cooccurrence: int = 2,
-                 half_life_days: float | None = None, segment_blend: float = 0.0):
+                 half_life_days: float | None = None, segment_blend: float = 0.0,
+                 popularity_days: float | None = None):
         self.similarity = similarity
         self.basket = basket
         self.n_neighbours = n_neighbours
         self.min_cooccurrence = min_cooccurrence
         self.half_life_days = half_life_days
         self.segment_blend = segment_blend
+        self.popularity_days = popularity_days
 
     def fit(self, transactions: pd.DataFrame,
             segments: pd.Series | None = None) -> ItemCooccurrenceRecommender:
@@ -156,6 +161,8 @@ class Word2VecRecommender(_NeighbourRecommender):
         Weight of a past purchase halves every this many days before the end of the window.
     segment_blend : float in [0, 1]
         Weight of the segment's popularity against the customer's neighbour score.
+    popularity_days : float or None
+        Popularity (for the blend and for filling lists) counts only the last this many days.
     """
 
     _verb = "similar to"
@@ -163,7 +170,8 @@ class Word2VecRecommender(_NeighbourRecommender):
     def __init__(self, vector_size: int = 32, window: int = 20, epochs: int = 20, sg: int = 0,
                  negative: int = 10, sample: float = 1e-3, sentences: str = "invoice",
                  n_neighbours: int = 50, half_life_days: float | None = None,
-                 segment_blend: float = 0.0, seed: int = 42):
+                 segment_blend: float = 0.0, popularity_days: float | None = None,
+                 seed: int = 42):
         self.vector_size = vector_size
         self.window = window
         self.epochs = epochs
@@ -174,6 +182,7 @@ class Word2VecRecommender(_NeighbourRecommender):
         self.n_neighbours = n_neighbours
         self.half_life_days = half_life_days
         self.segment_blend = segment_blend
+        self.popularity_days = popularity_days
         self.seed = seed
 
     def fit(self, transactions: pd.DataFrame,
