@@ -85,6 +85,7 @@ def test_seen_products_are_excluded_unless_asked():
         assert not bought & set(recs["stock_code"]), customer
         assert len(recs) == 5 - len(bought)  # five products in the catalogue
     assert "A" in set(model.recommend([6], k=5, exclude_seen=False)["stock_code"])
+    assert len(model.recommend([6, 999], k=50)) == 4 + 5  # k beyond the catalogue: all of it
 
 
 def test_popularity_orders_by_buyers_and_breaks_ties_by_code():

@@ -235,8 +235,9 @@ def _rank_batch(history, ids, labels, k, seen, personal, explain, blend, fallbac
         mine = np.flatnonzero(known & from_own.any(axis=1))
         reasons[mine] = np.where(from_own[mine], explain(rows[mine], top[mine]), reasons[mine])
     keep = np.isfinite(top_score)
-    customer = np.repeat(ids.to_numpy(), k).reshape(len(ids), k)
-    rank = np.tile(np.arange(1, k + 1), (len(ids), 1))
+    width = top.shape[1]  # k, or the catalogue size when that is smaller
+    customer = np.repeat(ids.to_numpy(), width).reshape(len(ids), width)
+    rank = np.tile(np.arange(1, width + 1), (len(ids), 1))
     return pd.DataFrame({
         CUSTOMER_ID: customer[keep], RANK: rank[keep],
         STOCK_CODE: history.products.to_numpy()[top[keep]],
