@@ -98,12 +98,17 @@ def main() -> None:
         trials.append(table)
     pd.concat(trials).to_csv(out / "trials.csv", index=False)
 
-    candidates = {name: build(config(name).recommender) for name in
-                  ["popularity", "segment_popularity", "cooccurrence", "als", "word2vec"]}
+    # Baselines as configured (whole fit window); the other models with their class defaults
+    # (the untuned starting point) and with the validation winner's hyperparameters.
+    candidates = {name: build(config(name).recommender)
+                  for name in ["popularity", "segment_popularity"]}
+    candidates |= {f"{name}_defaults": type(build(config(name).recommender))()
+                   for name in ["cooccurrence", "als", "word2vec"]}
     candidates |= {f"{name}_tuned": build(config(name, best[name]).recommender) for name in TUNED}
     result = evaluate_recommenders(transactions, candidates, evaluation, HORIZON, K,
                                    segments_before(transactions, evaluation), seed=SEED)
     result.table.to_csv(out / "evaluation.csv", index=False)
+    result.per_customer.to_csv(out / "per_customer.csv", index=False)  # outputs/: not in git
     report(result, best, out)
 
 
@@ -128,6 +133,10 @@ def report(result, best: dict, out: Path) -> None:
     print("new customers:")
     print(table[(table["group"] == "new") & (table["segment"] == "all")].round(4)
           .to_string(index=False))
+    segments = table[(table["group"] == RETURNING) & (table["segment"] != "all")]
+    print("recall per segment (returning customers):")
+    print(segments.pivot(index="segment", columns="recommender", values="recall").round(4)
+          .to_string())
     print("best hyperparameters (validation):", best)
     (out / "best_params.yaml").write_text(OmegaConf.to_yaml(best))
 
