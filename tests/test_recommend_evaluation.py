@@ -157,8 +157,8 @@ def test_bootstrap_intervals_cover_the_mean_and_pair_customers():
 @pytest.mark.real_data
 @pytest.mark.skipif(not os.environ.get("SEGMENTLAB_DATA"), reason="SEGMENTLAB_DATA is not set")
 def test_real_file_copurchase_beats_popularity_out_of_time(tmp_path):
-    from segmentlab.cleaning import TransactionCleaner
-    from segmentlab.data import OnlineRetailFile, load_dataset
+    from segmentlab.data.cleaning import TransactionCleaner
+    from segmentlab.data.loading import OnlineRetailFile, load_dataset
 
     frame = load_dataset(OnlineRetailFile(os.environ["SEGMENTLAB_DATA"]), TransactionCleaner(),
                          cache_dir=tmp_path).transactions

@@ -21,12 +21,14 @@ import optuna
 import pandas as pd
 from omegaconf import OmegaConf
 from sklearn.cluster import KMeans
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from segmentlab.cleaning import TransactionCleaner
-from segmentlab.config import CONFIG_DIR, build, build_named_features, flatten, with_overrides
-from segmentlab.data import OnlineRetailFile, load_dataset
+from segmentlab.config import CONFIG_DIR, build, flatten, with_overrides
+from segmentlab.data.cleaning import TransactionCleaner
+from segmentlab.data.loading import OnlineRetailFile, load_dataset
+from segmentlab.features.behaviour import BehaviourFeatures
+from segmentlab.features.rfm import RFMFeatures
 from segmentlab.recommend.evaluation import (
     RETURNING,
     evaluate_recommenders,
@@ -42,7 +44,8 @@ TRIALS = {"popularity": 8, "segment_popularity": 8, "word2vec": 8}  # others: --
 def segments_before(transactions: pd.DataFrame, cutoff: pd.Timestamp) -> pd.Series:
     """K-means (6) segments on standardised rfm + behaviour of the lines before ``cutoff``."""
     history = transactions[transactions["invoice_date"] < cutoff]
-    features = build_named_features(["rfm", "behaviour"], SEED).fit_transform(history)
+    union = FeatureUnion([("rfm", RFMFeatures()), ("behaviour", BehaviourFeatures())])
+    features = union.set_output(transform="pandas").fit_transform(history)
     segmenter = make_pipeline(StandardScaler(), KMeans(6, n_init=10, random_state=SEED))
     return pd.Series(segmenter.fit_predict(features), index=features.index, name="segment")
 

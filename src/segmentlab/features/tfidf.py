@@ -13,6 +13,7 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import normalize
+from sklearn.utils.validation import check_is_fitted
 
 from segmentlab.schema import AMOUNT, CUSTOMER_ID, DESCRIPTION, IS_RETURN
 
@@ -168,14 +169,22 @@ class TfidfCategoryFeatures(TransformerMixin, BaseEstimator):
 
     def transform(self, transactions: pd.DataFrame) -> pd.DataFrame:
         purchases = transactions[~transactions[IS_RETURN]]
-        texts = _clean_descriptions(purchases[DESCRIPTION], frozenset(self.drop_tokens or ()))
+        return spend_shares(purchases, self.categories(purchases[DESCRIPTION]), self.n_categories)
+
+    def categories(self, descriptions: pd.Series) -> pd.Series:
+        """Category number (0..n_categories-1) of each description, index kept.
+
+        Descriptions unseen in ``fit`` go to the nearest category in the fitted space.
+        """
+        check_is_fitted(self, "kmeans_")
+        texts = _clean_descriptions(descriptions, frozenset(self.drop_tokens or ()))
         lookup = self.product_categories_
         unseen = pd.Index(texts.unique()).difference(lookup.index)
         if len(unseen):
             labels = self.kmeans_.predict(self._embed(self.vectorizer_.transform(unseen)))
             lookup = pd.concat([lookup, pd.Series(labels, index=unseen)])
-        category = pd.Series(lookup.reindex(texts.to_numpy()).to_numpy(), index=purchases.index)
-        return spend_shares(purchases, category, self.n_categories)
+        return pd.Series(lookup.reindex(texts.to_numpy()).to_numpy(), index=descriptions.index,
+                         name="category")
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         return np.array(category_names(self.n_categories), dtype=object)

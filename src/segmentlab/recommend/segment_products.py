@@ -120,17 +120,8 @@ def tfidf_product_categories(tfidf, descriptions: pd.Series) -> pd.Series:
     descriptions : Series
         Description per stock code.
     """
-    # The feature set keys products by its own cleaned text; its cleaner is module-private.
-    from segmentlab.features.tfidf import _clean_descriptions
-
-    texts = _clean_descriptions(descriptions, frozenset(tfidf.drop_tokens or ()))
-    lookup = tfidf.product_categories_
-    unseen = pd.Index(texts.unique()).difference(lookup.index)
-    if len(unseen):
-        predicted = tfidf.kmeans_.predict(tfidf._embed(tfidf.vectorizer_.transform(unseen)))
-        lookup = pd.concat([lookup, pd.Series(predicted, index=unseen)])
     labels = np.asarray(tfidf.category_labels_, dtype=object)
-    return pd.Series(labels[lookup.reindex(texts.to_numpy()).to_numpy().astype(int)],
+    return pd.Series(labels[tfidf.categories(descriptions).to_numpy().astype(int)],
                      index=descriptions.index, name="category")
 
 
