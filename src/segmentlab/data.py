@@ -99,7 +99,7 @@ class OnlineRetailFile:
         self.dayfirst = dayfirst
         self.sheet = sheet
         resolved = path if path is not None else os.environ.get(ENV_VAR)
-        if not resolved:
+        if not resolved or (isinstance(resolved, str) and not resolved.strip()):
             raise DataError(f"no data file given: pass data.path=PATH or set {ENV_VAR}")
         paths = [resolved] if isinstance(resolved, str | os.PathLike) else list(resolved)
         if not paths:
