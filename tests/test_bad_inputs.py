@@ -29,7 +29,7 @@ import pytest
 
 from segmentlab.cleaning import TransactionCleaner
 from segmentlab.data import LAYOUTS, OnlineRetailFile, load_dataset
-from segmentlab.schema import DESCRIPTION, IS_RETURN, QUANTITY, DataError
+from segmentlab.schema import DESCRIPTION, INVOICE_DATE, IS_RETURN, QUANTITY, DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = LAYOUTS["Online Retail"]
@@ -200,6 +200,13 @@ CASES = [
     ("future_date", lambda p: write(p / "fut.csv", csv_text(
         [line(), line(code="10002", date=FUTURE)])),
      Rejected(("column 'InvoiceDate', data row 2", "in the future"))),
+    ("date_before_1990", lambda p: write(p / "old.csv", csv_text(
+        [line(), line(code="10002", date="1989-12-31 10:00:00")])),
+     Rejected(("column 'InvoiceDate', data row 2", "'1989-12-31 10:00:00' is before 1990"))),
+    ("dates_that_read_both_ways", lambda p: write(p / "dm.csv", csv_text(
+        [line(date="01/03/2011 10:00"), line(code="10002", date="02/03/2011 10:00")])),
+     Rejected(("column 'InvoiceDate'", "'01/03/2011 10:00' read both day-first",
+               "data.dayfirst=true"))),
     ("parquet_fractional_quantity", lambda p: _half_units(p / "q.parquet"),
      Rejected(("column 'Quantity', data row 2", "not a whole number"))),
     ("parquet_text_price", lambda p: _text_prices(p / "p.parquet"),
@@ -235,6 +242,9 @@ CASES = [
         lines(customer="20001.0"))), Loads(4)),
     ("date_tomorrow_within_slack", lambda p: write(p / "tm.csv", csv_text(
         lines(date=TOMORROW))), Loads(4)),
+    ("two_digit_years", lambda p: write(p / "yy.csv", csv_text(
+        [line(date="3/1/11 10:00"), line(code="10002", date="3/13/11 9:30")])),
+     Loads(2, lambda ds: ds.transactions[INVOICE_DATE].dt.year.eq(2011).all())),
     ("negative_zero_and_huge_values_and_guests", lambda p: write(p / "dirty.csv", csv_text(DIRTY)),
      Loads(6, lambda ds: ds.ledger.dropped["non_positive_price"] == 2
            and ds.ledger.dropped["quantity_outlier"] == 1
@@ -285,7 +295,7 @@ def test_the_corpus_is_large_and_varied():
 
 
 CLI_CASES = ["empty_file", "missing_column", "text_in_quantity", "future_date",
-             "all_rows_without_customer"]
+             "dates_that_read_both_ways", "all_rows_without_customer"]
 
 
 @pytest.fixture(scope="module")

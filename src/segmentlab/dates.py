@@ -132,9 +132,10 @@ class _Distinct:
         if dayfirst is None and fits_dm and fits_md and differ.any():
             example = self.column[first_true(self.per_row(pa.array(differ)))].as_py()
             raise DataError(
-                f"{self.where}: dates such as {example!r} read both day-first and month-first in "
-                f"every row; set data.dayfirst=true (day first) or data.dayfirst=false (month "
-                f"first), or data.date_format='{fields.format(example, day_first=True)}'")
+                f"{self.where}: dates such as {example!r} read both day-first ({_span(dm)}) and "
+                f"month-first ({_span(md)}) in every row; settle it with data.dayfirst=true "
+                f"(data.date_format='{fields.format(example, day_first=True)}') or "
+                f"data.dayfirst=false ('{fields.format(example, day_first=False)}')")
         if dayfirst is not None:
             option = "true" if dayfirst else "false"
             problem = f"is not a date with the {'day' if dayfirst else 'month'} first " \
@@ -207,6 +208,12 @@ class _Fields:
             out += ":%S" if fields.get("second") else ""
             out += " %p" if fields.get("half") else ""
         return out
+
+
+def _span(stamps: pa.Array) -> str:
+    """``2010-12-01 … 2010-12-09``: the dates a reading gives."""
+    low, high = pc.min_max(stamps).values()
+    return f"{low.as_py():%Y-%m-%d} … {high.as_py():%Y-%m-%d}"
 
 
 def _full_year(two_digits: np.ndarray) -> np.ndarray:
