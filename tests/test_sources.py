@@ -8,6 +8,7 @@ from pathlib import Path
 
 import openpyxl
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hydra import compose, initialize_config_dir
 
@@ -16,6 +17,7 @@ from segmentlab.cleaning import TransactionCleaner
 from segmentlab.config import build
 from segmentlab.data import LAYOUTS, OnlineRetailFile, load_dataset
 from segmentlab.schema import CUSTOMER_ID, INVOICE_DATE, INVOICE_NO, STOCK_CODE, DataError
+from segmentlab.textfiles import decode_text
 from tests.conftest import CONFIGS, real_data_path
 from tests.test_bad_inputs import csv_text, line, write
 
@@ -266,6 +268,27 @@ def test_a_date_format_that_does_not_fit_names_the_row(tmp_path):
 def test_date_layouts(tmp_path, value, dayfirst):
     hour = "20" if "PM" in value else "08"
     assert read_dates(dates_file(tmp_path, [value]), dayfirst=dayfirst) == [f"2010-12-01 {hour}:26"]
+
+
+# --- Encodings: decided per file, stray Windows-1252 lines counted
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_only_the_lines_with_invalid_bytes_are_read_as_cp1252(newline):
+    lines = ["h", "caf\u00e9 \u00a3", "plain", "\u2013 dash", "x"]
+    data = newline.join(lines).encode("utf-8").replace("\u2013".encode(), b"\x96")
+    decoded = decode_text(pa.py_buffer(data), "f.csv")
+    assert decoded.data.to_pybytes().decode("utf-8").split(newline) == lines
+    assert (decoded.cp1252_lines, decoded.first_cp1252_line) == (1, 4)
+    assert decoded.warning("f.csv").startswith("f.csv: 1 line was not valid UTF-8")
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be", "utf-16",
+                                   "utf-32", "utf-8-sig"])
+def test_unicode_files_are_found_by_mark_or_by_their_nul_bytes(codec):
+    text = "InvoiceNo,StockCode\n700001,\u00a3 MUG\n" * 20
+    decoded = decode_text(pa.py_buffer(text.encode(codec)), "f.csv")
+    assert decoded.data.to_pybytes().decode("utf-8") == text and decoded.cp1252_lines == 0
 
 
 # --- Parquet with every column as text loads as the same values in a CSV
