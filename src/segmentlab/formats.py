@@ -95,14 +95,11 @@ def read_parts(file: Path, sheets: list[str | int] | None) -> tuple[list[RawPart
         table = pq.read_table(file)
         # A pandas index written along with the frame is not a data column.
         keep = [n for n in table.column_names if not re.fullmatch(r"__index_level_\d+__", n)]
-        return [_part(file.name, str(file), _blank_is_missing(table.select(keep)), keep)], []
+        check_names(keep, str(file))
+        table = _blank_is_missing(table.select(keep))
+        return [RawPart(file.name, str(file), _drop_unnamed(table, str(file)))], []
     table, warning = _read_csv(file)  # checks the header before parsing the rest
     return [RawPart(file.name, str(file), _drop_unnamed(table, str(file)))], [warning] if warning else []
-
-
-def _part(name: str, where: str, table: pa.Table, header: list[str]) -> RawPart:
-    check_names(header, where)
-    return RawPart(name, where, _drop_unnamed(table, where))
 
 
 def _read_csv(file: Path) -> tuple[pa.Table, str | None]:
