@@ -4,7 +4,9 @@ or fails with exit status 2 and one line naming the file.
 Outcomes, decided once for the whole project (see ``segmentlab.data.loading``):
 
 * a cell that is not what its column holds, a date after today, a missing, renamed or
-  duplicated column, a wrong delimiter or encoding and a damaged file are rejected;
+  duplicated column, a wrong delimiter and a damaged file are rejected;
+* UTF-8, UTF-16 and UTF-32 are read; lines of a UTF-8 file that hold invalid bytes are read as
+  Windows-1252 and counted in a warning;
 * well-formed but unusable rows (no customer, price <= 0, huge quantity) load and are counted in
   the cleaning ledger; blank lines are skipped; empty unnamed columns (trailing commas) dropped;
 * a file whose every row cleaning drops is rejected by ``load_dataset``, naming the main reason.
@@ -27,7 +29,7 @@ import pytest
 
 from segmentlab.data.cleaning import TransactionCleaner
 from segmentlab.data.loading import LAYOUTS, OnlineRetailFile, load_dataset
-from segmentlab.schema import DESCRIPTION, IS_RETURN, QUANTITY, DataError
+from segmentlab.schema import DESCRIPTION, INVOICE_DATE, IS_RETURN, QUANTITY, DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = LAYOUTS["Online Retail"]
@@ -155,8 +157,15 @@ CASES = [
     ("line_cut_short", lambda p: write(p / "c.csv", csv_text([*lines(), line()[:4]])),
      Rejected(("a line has 4 fields where the header has 8",))),
     # Encodings and damaged files
-    ("utf16_text", lambda p: write(p / "u16.csv", csv_text(lines()), "utf-16"),
-     Rejected(("UTF-16",))),
+    # UTF-16/32 were rejected until issue 14; they are read now, with or without a BOM.
+    ("utf16_text", lambda p: write(p / "u16.csv", csv_text(lines()), "utf-16"), Loads(4)),
+    ("utf16_be_without_bom", lambda p: write(p / "u16be.csv", csv_text(lines()), "utf-16-be"),
+     Loads(4)),
+    ("utf32_text", lambda p: write(p / "u32.csv", csv_text(lines(description="MUG £2")),
+                                   "utf-32"),
+     Loads(4, lambda ds: (ds.transactions[DESCRIPTION] == "MUG £2").all())),
+    ("utf16_cut_in_half_a_character", lambda p: write(p / "odd.csv", csv_text(
+        lines()).encode("utf-16")[:-1]), Rejected(("UTF-16-LE", "cannot be decoded"))),
     ("binary_garbage", lambda p: write(p / "g.csv", bytes(range(256)) * 8),
      Rejected(("not a CSV text file",))),
     ("empty_file", lambda p: write(p / "e.csv", b""), Rejected(("the file is empty",))),
@@ -191,6 +200,13 @@ CASES = [
     ("future_date", lambda p: write(p / "fut.csv", csv_text(
         [line(), line(code="10002", date=FUTURE)])),
      Rejected(("column 'InvoiceDate', data row 2", "in the future"))),
+    ("date_before_1990", lambda p: write(p / "old.csv", csv_text(
+        [line(), line(code="10002", date="1989-12-31 10:00:00")])),
+     Rejected(("column 'InvoiceDate', data row 2", "'1989-12-31 10:00:00' is before 1990"))),
+    ("dates_that_read_both_ways", lambda p: write(p / "dm.csv", csv_text(
+        [line(date="01/03/2011 10:00"), line(code="10002", date="02/03/2011 10:00")])),
+     Rejected(("column 'InvoiceDate'", "'01/03/2011 10:00' read both day-first",
+               "data.dayfirst=true"))),
     ("parquet_fractional_quantity", lambda p: _half_units(p / "q.parquet"),
      Rejected(("column 'Quantity', data row 2", "not a whole number"))),
     ("parquet_text_price", lambda p: _text_prices(p / "p.parquet"),
@@ -205,6 +221,13 @@ CASES = [
      Loads(4, lambda ds: (ds.transactions[DESCRIPTION] == "VOUCHER £10").all())),
     ("crlf_line_ends", lambda p: write(p / "crlf.csv", csv_text(lines(), newline="\r\n")),
      Loads(4)),
+    ("old_mac_cr_line_ends", lambda p: write(p / "cr.csv", csv_text(lines(), newline="\r")),
+     Loads(4)),
+    ("one_cp1252_line_in_utf8", lambda p: write(p / "mixed.csv", csv_text(
+        lines(description="VOUCHER £10")).encode() + "700002,10009,TEA £5,1,2011-03-01 10:00:00,"
+        "5.00,20001,France\n".encode("cp1252")),
+     Loads(5, lambda ds: set(ds.transactions[DESCRIPTION]) == {"VOUCHER £10", "TEA £5"}
+           and "1 line was not valid UTF-8" in ds.notes[-1])),
     ("blank_lines", lambda p: write(p / "bl.csv", csv_text(lines()).replace("\n", "\n\n")),
      Loads(4)),
     ("trailing_comma_everywhere", lambda p: write(p / "tc.csv", csv_text(
@@ -219,6 +242,9 @@ CASES = [
         lines(customer="20001.0"))), Loads(4)),
     ("date_tomorrow_within_slack", lambda p: write(p / "tm.csv", csv_text(
         lines(date=TOMORROW))), Loads(4)),
+    ("two_digit_years", lambda p: write(p / "yy.csv", csv_text(
+        [line(date="3/1/11 10:00"), line(code="10002", date="3/13/11 9:30")])),
+     Loads(2, lambda ds: ds.transactions[INVOICE_DATE].dt.year.eq(2011).all())),
     ("negative_zero_and_huge_values_and_guests", lambda p: write(p / "dirty.csv", csv_text(DIRTY)),
      Loads(6, lambda ds: ds.ledger.dropped["non_positive_price"] == 2
            and ds.ledger.dropped["quantity_outlier"] == 1
@@ -269,7 +295,7 @@ def test_the_corpus_is_large_and_varied():
 
 
 CLI_CASES = ["empty_file", "missing_column", "text_in_quantity", "future_date",
-             "all_rows_without_customer"]
+             "dates_that_read_both_ways", "all_rows_without_customer"]
 
 
 @pytest.fixture(scope="module")

@@ -184,11 +184,11 @@ def test_parameters_clone_and_hash_the_same_from_a_list():
 # --- Property: the vectorised cleaner agrees with a plain row-by-row reading of its docstring
 
 
-def reference(lines: list[dict], params: dict) -> tuple[Counter, list[dict]]:
-    """Reason per line and the surviving lines, decided one line at a time."""
+def reference(lines: list[dict], params: dict) -> tuple[Counter, list[dict], list[str]]:
+    """Count per reason, the surviving lines and each line's reason, one line at a time."""
     p = {**TransactionCleaner().get_params(), **params}
     codes = {c.upper() for c in p["non_product_codes"]}
-    reasons, kept, seen = Counter(), [], set()
+    reasons, kept, seen, per_line = Counter(), [], set(), []
     for row in lines:
         row = dict(row, stock_code=row["stock_code"].upper() if p["uppercase_stock_codes"]
                    else row["stock_code"])
@@ -217,9 +217,10 @@ def reference(lines: list[dict], params: dict) -> tuple[Counter, list[dict]]:
             else:
                 reason = "kept"
         reasons[reason] += 1
+        per_line.append(reason)
         if reason == "kept" or reason == "cancellation_kept_as_return":
             kept.append(dict(row, is_return=cancel))
-    return reasons, kept
+    return reasons, kept, per_line
 
 
 lines_strategy = st.lists(st.fixed_dictionaries({
@@ -245,7 +246,7 @@ params_strategy = st.fixed_dictionaries({
 @given(lines=lines_strategy, params=params_strategy)
 def test_cleaner_matches_row_by_row_reference(lines, params):
     clean, ledger = TransactionCleaner(**params).clean(raw_frame(lines))
-    reasons, kept = reference(lines, params)
+    reasons, kept, _ = reference(lines, params)
     assert ledger.rows_in == len(lines)
     assert ledger.rows_kept == reasons["kept"]
     assert ledger.dropped == {k: reasons[k] for k in ledger.dropped}
@@ -259,6 +260,46 @@ def test_cleaner_matches_row_by_row_reference(lines, params):
     purchases = clean[~clean[IS_RETURN]]
     assert (purchases[QUANTITY] > 0).all() and (clean[IS_RETURN] == clean[INVOICE_NO]
                                                 .str.startswith("C")).all()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=lines_strategy, params=params_strategy)
+def test_removed_customers_match_the_reference(lines, params):
+    removed = TransactionCleaner(**params).removed_customers(raw_frame(lines))
+    _, _, per_line = reference(lines, params)
+    order = [*STEPS, "cancellation_dropped"]
+    expected = {}
+    for customer in {row[CUSTOMER_ID] for row in lines} - {None}:
+        mine = [r for row, r in zip(lines, per_line, strict=True) if row[CUSTOMER_ID] == customer]
+        if "kept" not in mine:
+            counts = Counter(mine)
+            expected[customer] = (min(counts, key=lambda r: (-counts[r], order.index(r))), len(mine))
+    got = {c: (r, n) for c, r, n in removed.itertuples(index=False)}
+    assert got == expected
+    assert removed[CUSTOMER_ID].is_monotonic_increasing
+
+
+def test_removed_customers_name_the_main_reason():
+    raw = raw_frame([
+        line(customer_id=30001),                                        # buys: not removed
+        line(customer_id=30002, stock_code="BANK CHARGES"),             # only a fee
+        line(customer_id=30003, invoice_no="800003", quantity=80_000),  # only an outlier
+        line(customer_id=30003, invoice_no="800004", unit_price=0.0),   # ... and a free line: tie
+        line(customer_id=30004, invoice_no="C800005", quantity=-1),     # only a return
+        line(customer_id=30005, stock_code="POST"), line(customer_id=30005, stock_code="POST",
+                                                         invoice_no="800006"),
+        line(customer_id=30005, invoice_no="800007", quantity=80_000),
+        line(customer_id=None, invoice_no="800008"),                    # nobody's
+    ])
+    removed = TransactionCleaner().removed_customers(raw)
+    assert list(removed.columns) == [CUSTOMER_ID, "reason", "lines"]
+    assert removed.values.tolist() == [
+        [30002, "non_product_code", 1], [30003, "non_positive_price", 2],
+        [30004, "cancellation_kept_as_return", 1], [30005, "non_product_code", 3]]
+    clean, _ = TransactionCleaner().clean(raw)
+    buyers = set(clean.loc[~clean[IS_RETURN], CUSTOMER_ID])
+    assert buyers | set(removed[CUSTOMER_ID]) == set(raw[CUSTOMER_ID].dropna())
+    assert TransactionCleaner().removed_customers(raw_frame([line()])).empty
 
 
 @pytest.mark.real_data

@@ -94,6 +94,9 @@ class Dataset:
         Planted segment per ``customer_id`` (synthetic data only).
     cache_hit : bool
         Whether the cleaned frame came from the cache instead of parsing the source.
+    notes : tuple of str
+        What reading the source said, one line each, for the console: the parts read with
+        their lines and dates, then warnings (starting ``warning:``).
     """
 
     transactions: pd.DataFrame
@@ -102,6 +105,7 @@ class Dataset:
     source: str
     truth: pd.Series | None = None
     cache_hit: bool = False
+    notes: tuple[str, ...] = ()
 
     @property
     def purchases(self) -> pd.DataFrame:

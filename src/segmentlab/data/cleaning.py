@@ -14,6 +14,8 @@ Steps run in this fixed order; a row is counted once, under the first step that 
 
 Only enabled steps appear in the ledger. Step 5 always runs; stock codes are upper-cased (when
 asked) before any step, so ``85123a`` and ``85123A`` are one product everywhere downstream.
+`TransactionCleaner.removed_customers` names the customers cleaning leaves without a purchase,
+each with the step that took most of their lines, so that a prediction can account for them.
 """
 
 from __future__ import annotations
@@ -121,6 +123,48 @@ class TransactionCleaner(BaseEstimator):
         ledger : CleaningLedger
             Rows in, purchases kept, and rows per step (returns included).
         """
+        frame, keep, cancel, dropped, _ = self._decide(raw, steps=False)
+        ledger = CleaningLedger(len(frame), int((keep & ~cancel).sum()), dropped)
+        if not self.keep_returns:
+            keep &= ~cancel
+        return _finish(frame, keep, cancel), ledger
+
+    def removed_customers(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """The customers of ``raw`` left without a purchase by cleaning, and why.
+
+        Parameters
+        ----------
+        raw : DataFrame
+            ``RAW_COLUMNS``, as given to `clean`.
+
+        Returns
+        -------
+        DataFrame
+            ``customer_id``, ``reason`` and ``lines``, one row per customer none of whose lines
+            cleaning kept as a purchase, ordered by ``customer_id``. ``reason`` is the ledger step
+            that took most of the customer's lines (ties go to the earlier step);
+            ``cancellation_kept_as_return`` when only returns were left. ``lines`` counts all of
+            the customer's lines. Lines without a customer id belong to no one and are not here.
+        """
+        frame, _, _, dropped, step = self._decide(raw, steps=True)
+        customers = frame[CUSTOMER_ID].to_numpy(dtype="float64", na_value=np.nan)
+        known = ~np.isnan(customers)
+        bought = np.unique(customers[known & (step == _KEPT)])
+        rows = known & ~np.isin(customers, bought)
+        lines = pd.DataFrame({CUSTOMER_ID: customers[rows].astype(np.int64), "step": step[rows]})
+        per_step = lines.groupby([CUSTOMER_ID, "step"]).size().rename("n").reset_index()
+        # The step with most lines, then the earlier step: sort so it comes first per customer.
+        per_step = per_step.sort_values([CUSTOMER_ID, "n", "step"], ascending=[True, False, True])
+        main = per_step.drop_duplicates(CUSTOMER_ID).set_index(CUSTOMER_ID)["step"]
+        names = np.array(list(dropped), dtype=object)
+        out = pd.DataFrame({CUSTOMER_ID: main.index.to_numpy(),
+                            "reason": names[main.to_numpy()],
+                            "lines": lines.groupby(CUSTOMER_ID).size().reindex(main.index).to_numpy()})
+        return out.reset_index(drop=True)
+
+    def _decide(self, raw: pd.DataFrame, steps: bool) -> tuple:
+        """The frame, kept and cancellation masks, ledger counts, and (when ``steps``) per line
+        the index in those counts of the step that took it (``_KEPT`` for a kept purchase)."""
         missing = [c for c in RAW_COLUMNS if c not in raw.columns]
         if missing:
             raise DataError(f"cannot clean: missing column(s) {', '.join(missing)}")
@@ -130,18 +174,20 @@ class TransactionCleaner(BaseEstimator):
         text = {column: _Encoded(frame[column]) for column in _TEXT_COLUMNS}
         cancel = text[INVOICE_NO].flag(lambda v: v.str.startswith("C"))
         keep = np.ones(len(frame), dtype=bool)
+        step = np.full(len(frame) if steps else 0, _KEPT, dtype=np.int8)
         dropped: dict[str, int] = {}
         for name, rule in self._steps(frame, text, cancel):
             hit = keep & rule(keep)
+            if steps:
+                step[hit] = len(dropped)
             dropped[name] = int(hit.sum())
             keep &= ~hit
         returns = keep & cancel
+        if steps:
+            step[returns] = len(dropped)
         dropped["cancellation_kept_as_return" if self.keep_returns
                 else "cancellation_dropped"] = int(returns.sum())
-        ledger = CleaningLedger(len(frame), int((keep & ~cancel).sum()), dropped)
-        if not self.keep_returns:
-            keep &= ~cancel
-        return _finish(frame, keep, cancel), ledger
+        return frame, keep, cancel, dropped, step
 
     def _steps(self, frame: pd.DataFrame, text: dict[str, _Encoded], cancel: np.ndarray) -> list:
         """(ledger name, rule) pairs in run order; a rule maps the kept mask to a drop mask."""
@@ -171,6 +217,7 @@ class TransactionCleaner(BaseEstimator):
 
 
 _TEXT_COLUMNS = (INVOICE_NO, STOCK_CODE, DESCRIPTION, COUNTRY)
+_KEPT = -1  # step code of a line kept as a purchase
 
 
 class _Encoded:

@@ -32,6 +32,8 @@ def run(experiment: Experiment) -> float:
     tracker.check()  # an unusable store fails now, not after the long work
     space = tuning.search_space(experiment.config, experiment.choices) if experiment.tuned else {}
     dataset = load_dataset(experiment.source, experiment.cleaner, cache_dir=experiment.config.cache_dir)
+    for note in dataset.notes:  # which files and sheets were read, overlaps, decoding warnings
+        print(note)
     print(f"cleaning ledger for {dataset.source}{' (cached)' if dataset.cache_hit else ''}:")
     print(dataset.ledger.format())
     study = (tuning.open_study(experiment.config, space, dataset.data_hash, experiment.label)

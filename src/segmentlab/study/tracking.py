@@ -204,6 +204,8 @@ class MlflowTracker:
                             **{f"data/dropped_{k}": v for k, v in ledger.dropped.items()}})
         mlflow.log_dict(ledger.to_dict(), "data/cleaning_ledger.json")
         _log_table(mlflow, "cleaning_ledger", ledger.to_frame())
+        if dataset.notes:
+            mlflow.log_text("\n".join(dataset.notes) + "\n", "data/notes.txt")
 
     def log_features(self, features: FeatureResult) -> None:
         mlflow = _mlflow()
