@@ -192,6 +192,19 @@ def test_bootstrap_interval_and_paired_gain():
     assert out["gain_vs_same"] == out["gain_vs_same_ci_low"] == out["gain_vs_same_ci_high"] == 0
     assert bootstrap_auc(y, signal, weak, n=300, seed=3)["gain_vs_baseline_ci_low"] == \
         out["gain_vs_weak_ci_low"]
+    # Groups of one row are the plain row bootstrap. Stacking a copy of every row, grouped
+    # with its original, resamples the same customers as the single copy did: same interval.
+    # Resampling the copies as rows pretends to twice the customers: a narrower interval.
+    rows = bootstrap_auc(y, signal, weak, n=300, seed=3, groups=np.arange(2000) * 7)
+    assert rows == bootstrap_auc(y, signal, weak, n=300, seed=3)
+    stacked = np.r_[y, y], np.r_[signal, signal]
+    grouped = bootstrap_auc(*stacked, n=300, seed=3, groups=np.r_[np.arange(2000), np.arange(2000)])
+    naive = bootstrap_auc(*stacked, n=300, seed=3)
+    for key in ["roc_auc", "roc_auc_ci_low", "roc_auc_ci_high"]:
+        assert grouped[key] == pytest.approx(out[key])
+    width = {name: d["roc_auc_ci_high"] - d["roc_auc_ci_low"] for name, d in
+             [("grouped", grouped), ("naive", naive)]}
+    assert width["naive"] < 0.9 * width["grouped"]
     with pytest.raises(ValueError, match="both classes"):
         bootstrap_auc(np.ones(10), np.arange(10))
     with pytest.raises(ValueError, match="weak"):

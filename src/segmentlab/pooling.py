@@ -213,11 +213,12 @@ def time_split(pooled: PooledFrame, score_cutoff: pd.Timestamp | str,
 
 def bootstrap_auc(y: np.ndarray, scores: np.ndarray,
                   baseline_scores: Mapping[str, np.ndarray] | np.ndarray | None = None,
-                  n: int = 1000, seed: int = 0) -> dict[str, float]:
+                  n: int = 1000, seed: int = 0, groups: np.ndarray | None = None) -> dict[str, float]:
     """ROC AUC with a customer-bootstrap 95 % interval, and its gain over each baseline.
 
-    Every resample draws ``len(y)`` rows with replacement; the model and the baselines are
-    scored on the same resamples, so the interval of a difference is that of paired scores.
+    Every resample draws rows (or, with ``groups``, whole groups) with replacement, as many
+    as there are; the model and the baselines are scored on the same resamples, so the
+    interval of a difference is that of paired scores.
 
     Parameters
     ----------
@@ -231,6 +232,9 @@ def bootstrap_auc(y: np.ndarray, scores: np.ndarray,
         Number of resamples.
     seed : int
         Seed of the resampling.
+    groups : array or None
+        A group per row (e.g. the customer, when rows of several cutoffs are stacked): rows of
+        a group are drawn together, so the interval reflects independent customers, not rows.
 
     Returns
     -------
@@ -250,10 +254,17 @@ def bootstrap_auc(y: np.ndarray, scores: np.ndarray,
             raise ValueError(f"{name}: {len(values)} values for {len(y)} outcomes")
     if n < 10:
         raise ValueError(f"n must be at least 10 resamples, got {n}")
+    if groups is None:
+        units, row_unit = len(y), np.arange(len(y))
+    else:
+        if len(groups) != len(y):
+            raise ValueError(f"groups: {len(groups)} values for {len(y)} outcomes")
+        row_unit = np.unique(np.asarray(groups), return_inverse=True)[1].ravel()
+        units = int(row_unit.max()) + 1
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(y), size=(n, len(y)))
-    weights = np.bincount((draws + len(y) * np.arange(n)[:, None]).ravel(),
-                          minlength=n * len(y)).reshape(n, len(y)).astype(float)
+    draws = rng.integers(0, units, size=(n, units))
+    counts = np.bincount((draws + units * np.arange(n)[:, None]).ravel(), minlength=n * units)
+    weights = counts.reshape(n, units)[:, row_unit].astype(float)
     ones = np.ones((1, len(y)))
     model = _weighted_auc(y, np.asarray(scores, dtype=float), weights)
     out = {"roc_auc": float(_weighted_auc(y, np.asarray(scores, dtype=float), ones)[0]),
