@@ -9,10 +9,11 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from sklearn.base import clone
 
+from segmentlab.config import build_features, build_named_features
 from segmentlab.features.activity import ActivityFeatures
 from segmentlab.features.rfm import RFMFeatures
 from segmentlab.schema import CUSTOMER_ID, DataError
-from tests.conftest import CONFIGS, clean_lines
+from tests.conftest import CONFIGS, clean_lines, compose_config
 
 SNAPSHOT = pd.Timestamp("2012-07-01")  # 2012 is a leap year: ages are counted, not calendar dates
 
@@ -143,6 +144,15 @@ def test_the_config_file_builds_it():
     model = instantiate(node, _convert_="all")
     assert isinstance(model, ActivityFeatures) and model.windows == [7, 14, 30, 60, 90, 180]
     assert model.fit_transform(SHORT).shape[1] == 6 * 3 + 3 + 6 + 2 + 7
+
+
+def test_selectable_for_clustering_and_for_prediction(transactions):
+    """``features=[rfm,activity]`` for segments, ``prediction.features`` by name."""
+    union = build_features(compose_config("features=[rfm,activity]"))
+    frame = union.fit_transform(transactions)
+    assert {"rfm__recency_days", "activity__days_last_90", "activity__has_last_year"} <= set(frame)
+    named = build_named_features(["rfm", "behaviour", "activity"], seed=0).fit_transform(transactions)
+    assert named.filter(like="activity__").shape[1] == frame.filter(like="activity__").shape[1]
 
 
 @pytest.mark.parametrize("params, message", [
