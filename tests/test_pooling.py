@@ -92,6 +92,8 @@ def test_pooled_rows_match_the_single_window_path():
     assert pooled.counts["rows"].tolist() == frame.groupby(CUTOFF).size().tolist()
     assert pooled.counts["buyers"].sum() == frame[WILL_BUY].sum()
     assert not frame[pooled.feature_columns + pooled.baseline_columns].isna().any().any()
+    assert list(pooled.X().columns) == pooled.feature_columns and pooled.feature_columns
+    np.testing.assert_array_equal(pooled.y, frame[WILL_BUY])
 
 
 def test_population_drops_the_dormant_and_counts_them():
