@@ -9,11 +9,13 @@ come from cutoffs every 7 days from the first with ``MIN_HISTORY`` days of histo
 trains on the last of them only (what segmentlab does today); "every_14" and "every_7" stack the
 cutoffs 14 or 7 days apart, counting back from the last.
 
-The default is chosen by validation windows that end before the evaluation cutoff: scored at
-``eval - 90 - 14k`` days (k = 0, 1, 2), each trained on the regime's cutoffs whose labels end by
-then. Evaluation numbers come with a customer bootstrap (95 %) and the paired gain over
-RFM-logreg, the project's baseline (``predict/rfm_logreg_roc_auc``: logistic regression on log
-recency, frequency, monetary at the single training cutoff).
+The default is chosen on validation windows that end before the evaluation cutoff: scored at
+``eval - 90 - 14k`` days (k = 0, 1, 2) and stacked, each trained on the regime's cutoffs whose
+labels end by then. Starting from today's default, the regime, then the model, then the
+feature set change only if the paired validation gain's 95 % customer-bootstrap interval is
+above 0 (``choose``). Evaluation numbers come with a customer bootstrap (95 %) and the paired
+gain over RFM-logreg, the project's baseline (``predict/rfm_logreg_roc_auc``: logistic
+regression on log recency, frequency, monetary at the single training cutoff).
 """
 
 from __future__ import annotations
