@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from sklearn.base import clone
 
-from segmentlab.config import build_features, build_named_features
+from segmentlab.config import build_features, build_prediction_features
 from segmentlab.features.activity import ActivityFeatures
 from segmentlab.features.rfm import RFMFeatures
 from segmentlab.schema import CUSTOMER_ID, DataError
@@ -151,7 +151,8 @@ def test_selectable_for_clustering_and_for_prediction(transactions):
     union = build_features(compose_config("features=[rfm,activity]"))
     frame = union.fit_transform(transactions)
     assert {"rfm__recency_days", "activity__days_last_90", "activity__has_last_year"} <= set(frame)
-    named = build_named_features(["rfm", "behaviour", "activity"], seed=0).fit_transform(transactions)
+    chosen = compose_config("features@prediction.features=[rfm,behaviour,activity]")
+    named = build_prediction_features(chosen).fit_transform(transactions)
     assert named.filter(like="activity__").shape[1] == frame.filter(like="activity__").shape[1]
 
 

@@ -8,10 +8,11 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import FeatureUnion
 
+from segmentlab.customers import snapshot_date as data_end
 from segmentlab.features.activity import ActivityFeatures
 from segmentlab.features.behaviour import BehaviourFeatures
 from segmentlab.features.rfm import RFMFeatures
-from segmentlab.pooling import (
+from segmentlab.prediction.pooling import (
     CUTOFF,
     _weighted_auc,
     bootstrap_auc,
@@ -21,7 +22,7 @@ from segmentlab.pooling import (
     time_split,
     train_cutoffs,
 )
-from segmentlab.prediction import FUTURE_SPEND, WILL_BUY, cutoff_frame, data_end
+from segmentlab.prediction.windows import FUTURE_SPEND, WILL_BUY, cutoff_frame
 from segmentlab.schema import AMOUNT, CUSTOMER_ID, INVOICE_DATE, QUANTITY, UNIT_PRICE
 from tests.conftest import clean_lines
 

@@ -27,6 +27,7 @@ from time import perf_counter
 
 import numpy as np
 import pandas as pd
+from hydra import compose, initialize_config_dir
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.cluster import KMeans
@@ -37,11 +38,11 @@ from sklearn.model_selection import GroupKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from segmentlab.classification import scaled_logistic_regression
-from segmentlab.cleaning import TransactionCleaner
-from segmentlab.config import build_named_features
-from segmentlab.data import OnlineRetailFile, load_dataset
-from segmentlab.pooling import (
+from segmentlab.customers import snapshot_date as data_end
+from segmentlab.data.cleaning import TransactionCleaner
+from segmentlab.data.loading import OnlineRetailFile, load_dataset
+from segmentlab.prediction.estimators import scaled_logistic_regression
+from segmentlab.prediction.pooling import (
     CUTOFF,
     bootstrap_auc,
     expected_calibration_error,
@@ -49,8 +50,10 @@ from segmentlab.pooling import (
     reliability_table,
     train_cutoffs,
 )
-from segmentlab.prediction import WILL_BUY, _SegmentEncoder, data_end
+from segmentlab.prediction.repurchase import SegmentEncoder
+from segmentlab.prediction.windows import WILL_BUY
 from segmentlab.schema import CUSTOMER_ID, INVOICE_DATE
+from segmentlab.study.experiment import assemble
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_FILE = ROOT.parent / "shared" / "data" / "online_retail.csv.gz"
@@ -80,12 +83,20 @@ RFM_LOGREG = make_pipeline(StandardScaler(), LogisticRegression())
 DEFAULT = ("rfm+behaviour+segment", "logreg", "single")  # segmentlab's default today
 
 
+def feature_sets(names: list[str]):
+    """The named feature sets as configured in ``configs/features/``, composed by Hydra."""
+    overrides = [f"seed={SEED}", f"features@prediction.features=[{','.join(names)}]", "tracking=none"]
+    config_dir = Path(__file__).resolve().parents[2] / "configs"
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        return assemble(compose("config", overrides=overrides)).prediction_features()
+
+
 def build_frames(transactions: pd.DataFrame, population: str = "active", active_days: int = 365):
     """Pooled training frame (every 7 days) and evaluation frame, segments added to both."""
     eval_cutoff = data_end(transactions) - pd.Timedelta(days=HORIZON)
     cutoffs = train_cutoffs(transactions[INVOICE_DATE].min(), eval_cutoff, HORIZON, every_days=7,
                             min_history_days=MIN_HISTORY)
-    union = build_named_features(["rfm", "behaviour", "activity"], SEED)
+    union = feature_sets(["rfm", "behaviour", "activity"])
     start = perf_counter()
     train = pooled_frame(transactions, lambda: clone(union), cutoffs, HORIZON, population,
                          active_days, labels_before=eval_cutoff)
@@ -105,7 +116,7 @@ def add_segments(train: pd.DataFrame, test: pd.DataFrame, reference: pd.Timestam
     columns = [c for c in features if c.startswith(("rfm__", "behaviour__"))]
     segmenter = make_pipeline(StandardScaler(), KMeans(6, n_init=10, random_state=SEED))
     ref = train[train[CUTOFF] == reference].set_index(CUSTOMER_ID)[columns]
-    encoder = _SegmentEncoder(segmenter, ref)
+    encoder = SegmentEncoder(segmenter).fit(ref)
     out = []
     for frame in (train, test):
         parts = []

@@ -30,10 +30,10 @@ from sklearn.metrics import roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pooled  # noqa: E402  (the study's own script, beside this one)
 
-from segmentlab.cleaning import TransactionCleaner  # noqa: E402
-from segmentlab.data import OnlineRetailFile, load_dataset  # noqa: E402
-from segmentlab.pooling import CUTOFF, bootstrap_auc  # noqa: E402
-from segmentlab.prediction import WILL_BUY  # noqa: E402
+from segmentlab.data.cleaning import TransactionCleaner  # noqa: E402
+from segmentlab.data.loading import OnlineRetailFile, load_dataset  # noqa: E402
+from segmentlab.prediction.pooling import CUTOFF, bootstrap_auc  # noqa: E402
+from segmentlab.prediction.windows import WILL_BUY  # noqa: E402
 
 CONFIGS = [("rfm+behaviour+segment", "logreg", "every_14"),  # the validation rule's pick
            ("rfm+behaviour+segment", "average", "every_14")]

@@ -23,12 +23,12 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import FeatureUnion
 
-from segmentlab.prediction import (
+from segmentlab.customers import snapshot_date as data_end
+from segmentlab.prediction.windows import (
     FUTURE_SPEND,
     WILL_BUY,
-    _base_features,
-    data_end,
     rfm_baseline_features,
+    window_features,
 )
 from segmentlab.schema import AMOUNT, CUSTOMER_ID, INVOICE_DATE, INVOICE_NO, IS_RETURN
 
@@ -164,7 +164,7 @@ def pooled_frame(transactions: pd.DataFrame, make_features: Callable[[], Feature
     for cutoff in cutoffs:
         start = perf_counter()
         i, j = np.searchsorted(dates, [cutoff.to_datetime64(), (cutoff + horizon).to_datetime64()])
-        base = _base_features(make_features(), transactions.iloc[:i])
+        base = window_features(make_features(), transactions.iloc[:i])
         seconds = perf_counter() - start
         columns.update(dict.fromkeys(base.columns))
         history, future = narrow.iloc[:i], narrow.iloc[i:j]
