@@ -13,7 +13,12 @@ from omegaconf import II, DictConfig, OmegaConf
 from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from segmentlab.settings import DynamicsSettings, EvaluationSettings, PredictionSettings
+from segmentlab.settings import (
+    DynamicsSettings,
+    EvaluationSettings,
+    PredictionSettings,
+    RecommendSettings,
+)
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
@@ -26,6 +31,7 @@ def register_settings() -> None:
     store.store(group="evaluation", name="default",
                 node=OmegaConf.structured(EvaluationSettings(random_state=II("seed"))))
     store.store(group="prediction", name="default", node=PredictionSettings)
+    store.store(group="recommend", name="default", node=RecommendSettings)
     store.store(group="dynamics", name="default",
                 node=OmegaConf.structured(DynamicsSettings(random_state=II("seed"))))
 
@@ -95,9 +101,11 @@ class ConfigError(Exception):
 
 
 #: Typed settings nodes and their dataclasses.
-SETTINGS = {"evaluation": EvaluationSettings, "prediction": PredictionSettings, "dynamics": DynamicsSettings}
+SETTINGS = {"evaluation": EvaluationSettings, "prediction": PredictionSettings, "dynamics": DynamicsSettings,
+            "recommend": RecommendSettings}
 #: Config nodes whose estimators are checked with scikit-learn's own parameter validation.
-CHECKED_NODES = ["reducer", "clusterer", "classifier", "assigner", "prediction.spend_regressor"]
+CHECKED_NODES = ["reducer", "clusterer", "classifier", "assigner", "prediction.spend_regressor",
+                 "recommender"]
 
 
 def check_command_line(args: list[str], config_dir: str) -> None:

@@ -140,3 +140,25 @@ class DynamicsSettings:
         if isinstance(self.risk_words, str):
             raise ValueError(f"dynamics.risk_words must be a list of words, got {self.risk_words!r}")
         self.risk_words = tuple(self.risk_words)
+
+
+@dataclass
+class RecommendSettings:
+    """How the chosen recommender (``recommender=``) is judged (``recommend.*``; `segmentlab.recommend`).
+
+    Attributes
+    ----------
+    horizon_days : int
+        Products first bought in this many days after the cutoff are what a list should hold.
+    k : int
+        Products recommended per customer (metrics are ``recommend/*_at_<k>``).
+    n_boot : int
+        Customer resamples for the recall intervals.
+    top : int
+        Products and categories listed per segment and kind in ``recommend/segment_products.csv``.
+    """
+
+    horizon_days: int = 90
+    k: int = 10
+    n_boot: int = 200
+    top: int = 10

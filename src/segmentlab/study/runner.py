@@ -14,14 +14,13 @@ from segmentlab import vocabulary
 from segmentlab.config import flatten
 from segmentlab.data.loading import load_dataset
 from segmentlab.features.matrix import FeatureResult, compute_features
-from segmentlab.prediction.assess import Assessment, assess_classifiers
 from segmentlab.prediction.model import CustomerSegmentModel
-from segmentlab.prediction.repurchase import WindowError
-from segmentlab.schema import CUSTOMER_ID, DataError, Dataset
+from segmentlab.schema import CUSTOMER_ID, Dataset
 from segmentlab.segmentation.segmenting import Segmentation, segment_customers
 from segmentlab.study import tuning
 from segmentlab.study.experiment import Experiment
 from segmentlab.study.results import RunResult, draw_figures, gather
+from segmentlab.study.stages import dynamics_stage, predict_stage, recommend_stage, segment_tracker
 from segmentlab.study.trials import TrialEvaluator
 from segmentlab.study.tuning import TuningError
 
@@ -75,62 +74,11 @@ def run_stages(experiment: Experiment, dataset: Dataset,
     result = replace(gather(features, segmentation, assessment), skipped=skipped)
     if experiment.dynamics.enabled:
         result = dynamics_stage(experiment, dataset, features, segmentation, result)
+    if experiment.recommender() is not None:
+        result = recommend_stage(experiment, dataset, features, segmentation, result)
     if experiment.tracker.records:
         result = draw_figures(result, segmentation, experiment.evaluation)
     return segmentation, result
-
-
-def segment_tracker(experiment: Experiment, dataset: Dataset, features: FeatureResult,
-                    segmentation: Segmentation):
-    """The run's fitted feature sets and segmenter, ready to follow segments through time."""
-    from segmentlab.dynamics.tracker import SegmentTracker
-
-    union = features.union if features.union is not None else \
-        experiment.features().fit(dataset.transactions)  # features came from the cache
-    tracker = SegmentTracker(union, segmentation.clustering.segmenter, experiment.dynamics)
-    return tracker.fit(dataset.transactions, segmentation.labels, segmentation.profile)
-
-
-def dynamics_stage(experiment: Experiment, dataset: Dataset, features: FeatureResult,
-                   segmentation: Segmentation, result: RunResult) -> RunResult:
-    """Snapshots, migrations and early warnings (``dynamics.enabled``), or why not."""
-    tracker = segment_tracker(experiment, dataset, features, segmentation)
-    try:
-        dynamics = tracker.track(dataset.transactions, value=_value_at_stake(result))
-    except DataError as e:  # too short a history for two snapshots
-        return replace(result, skipped={**result.skipped, "dynamics": str(e)})
-    sections = {}
-    if experiment.tracker.records:
-        from segmentlab.reports.dynamics import dynamics_section
-
-        sections["dynamics_section"] = dynamics_section(dynamics, top=experiment.dynamics.top_warnings)
-    return replace(result, metrics={**result.metrics, **dynamics.metrics},
-                   tables={**result.tables, **dynamics.tables},
-                   sections={**result.sections, **sections},
-                   models={**result.models, "segment_tracker": tracker})
-
-
-def _value_at_stake(result: RunResult):
-    """Lifetime value per customer when the run estimated it, else None (trailing spend is used)."""
-    value = result.tables.get("customer_value")
-    return None if value is None or "clv_12m" not in value else value["clv_12m"]
-
-
-def predict_stage(experiment: Experiment, dataset: Dataset, features: FeatureResult,
-                  segmentation: Segmentation) -> Assessment:
-    """Segment assignment and repurchase prediction, or why they cannot run on this data."""
-    settings = experiment.prediction
-    try:
-        return assess_classifiers(
-            segmentation, features.frame, dataset, experiment.features(),
-            experiment.prediction_features(), experiment.classifier(), experiment.assigner(),
-            experiment.segmenter, horizon_days=settings.horizon_days, n_rolling=settings.n_rolling,
-            new_customer_invoices=settings.new_customer_invoices,
-            importance_repeats=settings.importance_repeats, surrogate_depth=settings.surrogate_depth,
-            test_size=settings.test_size, spend_regressor=experiment.spend_regressor(),
-            random_state=experiment.seed, fitted=features.union)
-    except WindowError as e:
-        return Assessment(skipped=str(e))
 
 
 def register(experiment: Experiment, dataset: Dataset, features: FeatureResult,
@@ -145,7 +93,8 @@ def register(experiment: Experiment, dataset: Dataset, features: FeatureResult,
                                                                       segmentation)
     model = CustomerSegmentModel(result.labels, result.profile["name"].to_dict(),
                                  result.models["segment_assigner"], result.models.get("repurchase"),
-                                 experiment.cleaner.get_params(), dynamics=dynamics)
+                                 experiment.cleaner.get_params(), dynamics=dynamics,
+                                 recommender=result.models.get("recommender"))
     customers = result.labels.index[:60]
     example = dataset.transactions[dataset.transactions[CUSTOMER_ID].isin(customers)]
     version = tracker.register_model(experiment.register_model, model, example,

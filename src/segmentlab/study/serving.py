@@ -1,4 +1,5 @@
-"""Commands that apply a registered model to new data: ``segmentlab predict`` and ``dynamics``."""
+"""Commands that apply a registered model to new data: ``segmentlab predict``, ``dynamics``
+and ``recommend``."""
 
 from __future__ import annotations
 
@@ -44,4 +45,34 @@ def dynamics(model_uri: str, transactions: str, out: str, tracking_uri: str) -> 
           f"(value at stake {result.warnings['value_at_stake'].sum():,.0f})")
     print(f"stay {m['dynamics/stay_rate']:.0%}, up {m['dynamics/upgrade_rate']:.0%}, "
           f"down {m['dynamics/downgrade_rate']:.0%}, churn {m['dynamics/churn_rate']:.0%} per period")
+    return 0
+
+
+def recommend(model_uri: str, transactions: str, out: str, tracking_uri: str, k: int = 10) -> int:
+    """Write ``k`` product recommendations for every customer of a transactions file.
+
+    Customers the model was trained on are served from their own history (products they already
+    bought are left out); customers new to it from the segment the model assigns them.
+    """
+    from segmentlab.recommend.history import PurchaseHistory
+    from segmentlab.schema import DESCRIPTION, STOCK_CODE
+    from segmentlab.study.pyfunc import load_model
+    from segmentlab.study.tracking import TrackingError
+
+    model = load_model(model_uri, tracking_uri)
+    if getattr(model, "recommender", None) is None:
+        raise TrackingError(f"model {model_uri} carries no recommender: register it again with "
+                            "a recommender (python run.py experiment=final)")
+    cleaner = TransactionCleaner(**model.cleaning)
+    dataset = load_dataset(OnlineRetailFile(transactions), cleaner, cache_dir=None)
+    segments = model.predict(dataset.transactions).set_index("customer_id")["segment"]
+    recs = model.recommender.recommend(segments.index.to_numpy(), k, segments=segments)
+    catalogue = model.recommender.history_.descriptions
+    current = PurchaseHistory.from_transactions(dataset.transactions).descriptions
+    recs.insert(3, DESCRIPTION, recs[STOCK_CODE].map(catalogue).fillna(recs[STOCK_CODE].map(current)))
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    recs.to_csv(out, index=False)
+    served = recs.drop_duplicates("customer_id")["reason"].str.startswith("popular").value_counts()
+    print(f"{recs['customer_id'].nunique():,} customers × up to {k} products → {out} "
+          f"({served.get(True, 0):,} served from popularity first)")
     return 0
