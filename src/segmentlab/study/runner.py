@@ -16,7 +16,7 @@ from segmentlab.data.loading import load_dataset
 from segmentlab.features.matrix import FeatureResult, compute_features
 from segmentlab.prediction.model import CustomerSegmentModel
 from segmentlab.schema import CUSTOMER_ID, Dataset
-from segmentlab.segmentation.segmenting import Segmentation, segment_customers
+from segmentlab.segmentation.segmenting import Segmentation, fit_to_customers, segment_customers
 from segmentlab.study import tuning
 from segmentlab.study.experiment import Experiment
 from segmentlab.study.results import RunResult, draw_figures, gather
@@ -64,14 +64,19 @@ def run(experiment: Experiment) -> float:
 def run_stages(experiment: Experiment, dataset: Dataset,
                features: FeatureResult) -> tuple[Segmentation, RunResult]:
     """Segment the customers, then each enabled stage the data allows."""
-    segmentation = segment_customers(features.frame, experiment.segmenter(), dataset,
-                                     experiment.evaluation)
+    segmenter, adjusted = fit_to_customers(experiment.segmenter(), len(features.frame),
+                                           experiment.evaluation)
+    for note in adjusted:
+        print(note)
+    segmentation = segment_customers(features.frame, segmenter, dataset, experiment.evaluation)
     assessment, skipped = None, {}
     if experiment.prediction.enabled:
         assessment = predict_stage(experiment, dataset, features, segmentation)
         if assessment.skipped:
             skipped["prediction"] = assessment.skipped
     result = replace(gather(features, segmentation, assessment), skipped=skipped)
+    if adjusted:
+        result = replace(result, tags={**result.tags, "segmenter_adjusted": "; ".join(adjusted)})
     if experiment.dynamics.enabled:
         result = dynamics_stage(experiment, dataset, features, segmentation, result)
     if experiment.recommender() is not None:

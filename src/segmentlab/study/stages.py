@@ -25,6 +25,15 @@ def predict_stage(experiment: Experiment, dataset: Dataset, features: FeatureRes
                   segmentation: Segmentation) -> Assessment:
     """Segment assignment and repurchase prediction, or why they cannot run on this data."""
     settings = experiment.prediction
+    span = span_days(dataset.transactions)
+    if span <= 2 * settings.horizon_days:  # a training window, and an evaluation window after it
+        return Assessment(skipped=f"data covers {_days(span)}, needs more than 2 × "
+                                  f"prediction.horizon_days = {2 * settings.horizon_days}")
+    labelled = segmentation.labels[segmentation.labels >= 0]
+    sizes = labelled.value_counts()
+    if len(sizes) >= 2 and sizes.min() < MIN_PER_SEGMENT:
+        return Assessment(skipped=f"segment {sizes.idxmin()} has {sizes.min()} customer(s); segment "
+                                  f"assignment needs at least {MIN_PER_SEGMENT} per segment")
     try:
         return assess_classifiers(
             segmentation, features.frame, dataset, experiment.features(),
@@ -76,6 +85,16 @@ def _value_at_stake(result: RunResult):
     return None if value is None or "clv_12m" not in value else value["clv_12m"]
 
 
+#: Customers per segment below which a classifier cannot be trained and judged on held-out ones.
+MIN_PER_SEGMENT = 4
+
+
+def span_days(transactions: pd.DataFrame) -> int:
+    """Whole days from the first invoice day to the data's end (midnight after the last day)."""
+    dates = transactions[INVOICE_DATE]
+    return int((dates.max().normalize() + pd.Timedelta(days=1) - dates.min().normalize()).days)
+
+
 def segments_before(experiment: Experiment, transactions: pd.DataFrame,
                     cutoff: pd.Timestamp) -> pd.Series:
     """The run's feature sets and segmenter fitted on the lines before ``cutoff`` only: segments
@@ -96,6 +115,11 @@ def recommend_stage(experiment: Experiment, dataset: Dataset, features: FeatureR
 
     settings, transactions = experiment.recommend, dataset.transactions
     name = experiment.recommender_name
+    span = span_days(transactions)
+    if span <= 2 * settings.horizon_days:  # history to fit on, then the horizon to judge
+        return replace(result, skipped={**result.skipped, "recommend": (
+            f"data covers {_days(span)}, needs more than 2 × recommend.horizon_days = "
+            f"{2 * settings.horizon_days}")})
     cutoff = recommendation_cutoffs(transactions, settings.horizon_days)[1]
     try:
         before = segments_before(experiment, transactions, cutoff)
@@ -127,6 +151,10 @@ def _categories(features: FeatureResult, transactions: pd.DataFrame) -> pd.Serie
     if tfidf is None:
         return None
     return tfidf_product_categories(tfidf, PurchaseHistory.from_transactions(transactions).descriptions)
+
+
+def _days(n: int) -> str:
+    return f"{n} day" if n == 1 else f"{n} days"
 
 
 def _first_line(error: Exception) -> str:
