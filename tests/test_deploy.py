@@ -91,3 +91,25 @@ def test_report_shows_the_segments_over_time_section(registered):
     assert console(["report", "--out", str(out), "--tracking-uri", store]) == 0
     page = out.read_text()
     assert 'id="segments-over-time"' in page and "Segments over time" in page
+
+
+def test_predict_reports_every_customer_cleaning_removed(registered, capsys):
+    tmp, store, path = registered
+    extra = pd.DataFrame([
+        ["590001", "POST", "POSTAGE", 1, "2011-11-01 10:00", 18.0, 990001, "France"],
+        ["590002", "84879", "ASSORTED BIRD ORNAMENT", 90000, "2011-11-01 11:00", 1.69, 990002, "United Kingdom"],
+        ["C590003", "84879", "ASSORTED BIRD ORNAMENT", -2, "2011-11-01 12:00", 1.69, 990003, "United Kingdom"],
+    ], columns=list(LAYOUT.values()))
+    source = pd.read_csv(path, dtype=str)
+    mixed = tmp / "mixed.csv"
+    pd.concat([source, extra.astype(str)], ignore_index=True).to_csv(mixed, index=False)
+    out = tmp / "mixed_segments.csv"
+    assert console(["predict", "--transactions", str(mixed), "--out", str(out), "--tracking-uri", store]) == 0
+    segments = pd.read_csv(out).set_index("customer_id")
+    ids = pd.to_numeric(source["CustomerID"], errors="coerce").dropna().astype(int)
+    assert set(segments.index) == set(ids) | {990001, 990002, 990003}  # every customer has a row
+    assert segments.loc[990001, "reason"] == "non_product_code"
+    assert segments.loc[990002, "reason"] == "quantity_outlier"
+    assert segments.loc[990003, "reason"] == "cancellation_kept_as_return"
+    assert segments.loc[[990001, 990002, 990003], "segment"].isna().all()
+    assert "removed by cleaning, by reason:" in capsys.readouterr().out

@@ -54,6 +54,11 @@ class CustomerSegmentModel:
         self.dynamics = dynamics
         self.recommender = recommender
 
+    @property
+    def predict_columns(self) -> list[str]:
+        """Columns of `predict`'s output, in order."""
+        return list(OUTPUT_COLUMNS)
+
     def predict(self, transactions: pd.DataFrame) -> pd.DataFrame:
         """One row per purchasing customer, ordered by ``customer_id``: see ``OUTPUT_COLUMNS``."""
         customers = pd.Index(sorted(transactions.loc[~transactions[IS_RETURN], CUSTOMER_ID].unique()),
