@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from copy import deepcopy
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.config_store import ConfigStore
 from hydra.utils import instantiate
 from omegaconf import II, DictConfig, OmegaConf
-from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from segmentlab.settings import (
     DynamicsSettings,
@@ -19,6 +17,9 @@ from segmentlab.settings import (
     PredictionSettings,
     RecommendSettings,
 )
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import FeatureUnion, Pipeline
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
@@ -46,12 +47,16 @@ def build(node: DictConfig) -> Any:
 
 def build_features(cfg: DictConfig) -> FeatureUnion:
     """The selected feature sets, joined side by side with ``<set>__`` column prefixes."""
+    from sklearn.pipeline import FeatureUnion  # scikit-learn loads only when a run builds
+
     parts = [(name, build(node)) for name, node in cfg.features.items()]
     return FeatureUnion(parts).set_output(transform="pandas")
 
 
 def build_prediction_features(cfg: DictConfig) -> FeatureUnion:
     """The feature sets repurchase prediction refits in each time window (``prediction.features``)."""
+    from sklearn.pipeline import FeatureUnion
+
     parts = [(name, build(node)) for name, node in cfg.prediction.features.items()]
     return FeatureUnion(parts).set_output(transform="pandas")
 
@@ -70,6 +75,9 @@ def build_settings(cfg: DictConfig, node: str, kind: type) -> Any:
 
 def build_segmenter(cfg: DictConfig) -> Pipeline:
     """Scaling, the reducer and the clusterer, in that order."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return make_pipeline(StandardScaler(), build(cfg.reducer), build(cfg.clusterer))
 
 
@@ -174,7 +182,7 @@ def _check_estimator_params(cfg: DictConfig) -> None:
             continue
         try:
             estimator = build(node)
-            steps = estimator.steps if isinstance(estimator, Pipeline) else [(None, estimator)]
+            steps = getattr(estimator, "steps", None) or [(None, estimator)]  # a Pipeline's steps
             for _, step in steps:
                 param = _invalid_parameter(step)
                 if param is not None:

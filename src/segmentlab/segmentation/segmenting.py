@@ -96,6 +96,7 @@ def cluster_customers(
         metrics.update(evaluation.stability(
             lambda: clone(clusterer), space, labels, n_resamples=settings.stability_resamples,
             sample_fraction=settings.stability_fraction, random_state=settings.random_state,
+            n_jobs=settings.n_jobs,
         ))
     metrics["time/cluster_fit_seconds"] = fit_seconds
     metrics["time/estimator_seconds"] = perf_counter() - start

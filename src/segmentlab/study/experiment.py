@@ -122,6 +122,12 @@ class Experiment:
         return int(self.config.seed)
 
     @property
+    def threads(self) -> int | None:
+        """Threads per estimator (``threads``); None leaves the libraries' own defaults."""
+        value = self.config.get("threads", 1)
+        return None if value is None else int(value)
+
+    @property
     def objective(self) -> str:
         return str(self.config.objective)
 
