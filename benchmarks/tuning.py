@@ -1,7 +1,7 @@
 """Tuning speed: a 40-trial K-means study on RFM features of the real file.
 
-    python benchmarks/tuning.py [--data PATH] [--trials 40] [--runs 3] [--n-jobs 1,2] [--quick]
-                                [--json OUT]
+    python benchmarks/tuning.py [--data PATH] [--trials 40] [--runs 3] [--n-jobs 1,2]
+                                [--busy-only | --idle-only] [--quick] [--json OUT]
 
 Every study runs in a fresh process, as ``run.py ... tuning=optuna`` runs it: threads limited by
 the config's ``threads``, Optuna on SQLite and MLflow on SQLite (a parent run and one child run
@@ -118,6 +118,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="studies per condition and n_jobs")
     parser.add_argument("--n-jobs", default="1,2", help="evaluation.n_jobs values to compare")
     parser.add_argument("--busy-only", action="store_true", help="only with one competing process")
+    parser.add_argument("--idle-only", action="store_true", help="only with no competing process")
     parser.add_argument("--quick", action="store_true", help="one 4-trial study on a small synthetic file")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -132,7 +133,8 @@ def main() -> None:
         harness.write_lines(20_000, Path(data))
     n_jobs = [1] if args.quick else [int(j) for j in args.n_jobs.split(",")]
     rows = measure(data or harness.real_file(), 4 if args.quick else args.trials,
-                   1 if args.quick else args.runs, n_jobs, args.busy_only, idle_only=args.quick)
+                   1 if args.quick else args.runs, n_jobs, args.busy_only,
+                   idle_only=args.quick or args.idle_only)
     print(harness.table(rows, COLUMNS))
     print("targets (issue 16): >= 30 trials/min with one competing process; overhead < 10 %. "
           "Overhead = 1 - estimator seconds / wall seconds of the trials; medians [range]")
