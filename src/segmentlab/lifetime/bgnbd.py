@@ -38,7 +38,10 @@ class BGNBDModel(BaseEstimator):
     params_ : dict
         ``{"r", "alpha", "a", "b"}`` on the natural scale.
     standard_errors_ : dict
-        Asymptotic standard errors from the observed information (delta method).
+        Asymptotic standard errors from the observed information (delta method). NaN when
+        the information is singular, as when the estimate runs to the boundary: ``a -> 0``
+        (with any ``b``) means the data show no dropout, ``p_alive`` is then about 1 for
+        everyone and the model reduces to the NBD (this happens on the Online Retail file).
     log_likelihood_ : float
         Summed over customers, at the estimate.
     converged_ : bool
