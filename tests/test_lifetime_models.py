@@ -131,6 +131,32 @@ def test_untransformed_hypergeometric_fails_where_ours_does_not():
     assert np.isfinite(model_with(DAILY).expected_purchases(t, x, 280.0, age))
 
 
+@pytest.mark.parametrize("a,b,case,alive_part", [
+    # Reference values from mpmath's hyp2f1 at 25 digits (r = 0.7, alpha = 60).
+    (1000.0, 2.5, (365, 30, 200.0, 210.0), 1.0325325325253303),  # closed form overflows
+    (1000.0, 0.2, (3650, 0, 0.0, 1.0), 0.9438060496606689),
+    (0.8, 0.2, (90, 0, 0.0, 300.0), 0.15021062505938834),  # a + b + x - 1 = 0
+])
+def test_expected_purchases_where_the_closed_form_overflows(a, b, case, alive_part):
+    model = model_with({"r": 0.7, "alpha": 60.0, "a": a, "b": b})
+    t, x, tx, age = case
+    expected = model.expected_purchases(t, x, tx, age) / model.p_alive(x, tx, age)
+    assert expected == pytest.approx(alive_part, rel=1e-6)
+
+
+def test_expected_purchases_of_a_homogeneous_dropout_fit():
+    # a, b -> infinity with a / (a + b) fixed (a degenerate fit on ~100 customers gave these):
+    # p is then a point mass and the expectation given alive is (1 - (1 + p u)^-(r + x)) / p.
+    r, alpha, a, b = 0.58, 54.6, 2.25e7, 7.58e7
+    x, age, t = np.array([0, 2, 40]), 300.0, 90.0
+    p = a / (a + b + x)
+    point_mass = -np.expm1(-(r + x) * np.log1p(p * t / (alpha + age))) / p
+    model = model_with({"r": r, "alpha": alpha, "a": a, "b": b})
+    recency = np.array([0.0, 100.0, 290.0])
+    given_alive = model.expected_purchases(t, x, recency, age) / model.p_alive(x, recency, age)
+    assert np.allclose(given_alive, point_mass, rtol=1e-6)
+
+
 def test_conditional_predictions_match_simulation():
     # CDNOW parameters, 39-week calibration and 39-week holdout as in the paper.
     sim = simulate_bgnbd(200_000, T=39.0, horizon=39.0, seed=3, **CDNOW)

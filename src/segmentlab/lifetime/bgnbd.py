@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
+from scipy.special import betaincinv, betaln, digamma, expit, gammaln, hyp2f1, roots_legendre
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
@@ -127,7 +127,10 @@ class BGNBDModel(BaseEstimator):
         ``2F1(A, B; C; z) = (1-z)^(C-A-B) 2F1(C-A, C-B; C; z)`` turns it into
         ``2F1(a+b-1-r, a-1; a+b+x-1; z)``, whose parameters no longer grow with ``x`` and whose
         series converges faster as ``x`` grows, and the ``((alpha+T)/(alpha+T+t))^(r+x)``
-        factor cancels to ``(1-z)^(a-1)``.
+        factor cancels to ``(1-z)^(a-1)``. That form still overflows when the dropout
+        distribution is very concentrated (``a`` in the thousands, as a degenerate fit on few
+        customers gives) or when ``a + b + x - 1 = 0``; there the expectation is integrated over
+        the posterior ``p ~ Beta(a, b + x)`` instead (``_integrate_over_dropout``).
 
         Parameters
         ----------
@@ -140,12 +143,18 @@ class BGNBDModel(BaseEstimator):
         ndarray
         """
         x, tx, age = check_summary(frequency, recency, T)
-        t = _check_horizon(t)
+        t, x, tx, age = np.broadcast_arrays(_check_horizon(t), x, tx, age)
         r, alpha, a, b = (self._param(k) for k in PARAMS)
         z = t / (alpha + age + t)
         log_1mz = np.log(alpha + age) - np.log(alpha + age + t)
-        bracket = 1.0 - np.exp((a - 1) * log_1mz) * hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
-        alive_part = (a + b + x - 1) / (a - 1) * bracket
+        with np.errstate(all="ignore"):
+            bracket = 1.0 - np.exp((a - 1) * log_1mz) * hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
+            alive_part = np.asarray((a + b + x - 1) / (a - 1) * bracket, dtype=float)
+        overflow = ~np.isfinite(alive_part)
+        if overflow.any():
+            alive_part = alive_part.copy()
+            alive_part[overflow] = _integrate_over_dropout(
+                r, alpha, a, b, t[overflow], x[overflow], age[overflow])
         return alive_part * expit(-self._log_death_odds(x, tx, age))
 
     def _log_death_odds(self, x: np.ndarray, tx: np.ndarray, age: np.ndarray) -> np.ndarray:
@@ -160,6 +169,37 @@ class BGNBDModel(BaseEstimator):
     def _param(self, name: str) -> float:
         check_is_fitted(self, "params_")
         return self.params_[name]
+
+
+def _integrate_over_dropout(r: float, alpha: float, a: float, b: float, t: np.ndarray,
+                           x: np.ndarray, age: np.ndarray) -> np.ndarray:
+    """E[purchases in t | alive] as an integral over the dropout probability, for where the
+    hypergeometric form overflows.
+
+    Given alive, the rate integrates out in closed form: a customer with dropout ``p`` makes
+    ``(1 - (1 + p t / (alpha + T)) ** -(r + x)) / p`` purchases in expectation. That is averaged
+    over ``p ~ Beta(a, b + x)`` with Gauss-Legendre nodes on the Beta quantiles, which resolve a
+    concentrated Beta whatever its width. Against mpmath, in the region where it is used, the
+    relative error was below 4e-7 (it is larger for small ``a``, where the closed form works).
+    """
+    q, w = _QUANTILE_NODES
+    # betaincinv is slow (tens of microseconds a call for large a); it only depends on x.
+    distinct, position = np.unique(x, return_inverse=True)
+    p = betaincinv(a, (b + distinct)[:, None], q[None, :])[position.ravel()]
+    k_u = (r + x)[:, None] * (t / (alpha + age))[:, None]
+    safe = np.where(p > 0, p, 1.0)
+    # At p = 0 nobody drops out and the expectation is the Poisson mean (r + x) u.
+    g = np.where(p > 0, -np.expm1(-(r + x)[:, None] * np.log1p(safe * (t / (alpha + age))[:, None]))
+                 / safe, k_u)
+    return g @ w
+
+
+def _gauss_legendre_on_unit_interval(n: int) -> tuple[np.ndarray, np.ndarray]:
+    nodes, weights = roots_legendre(n)
+    return (nodes + 1) / 2, weights / 2
+
+
+_QUANTILE_NODES = _gauss_legendre_on_unit_interval(128)
 
 
 def _check_horizon(t) -> np.ndarray:
