@@ -27,8 +27,9 @@ class BGNBDModel(BaseEstimator):
     ----------
     penalizer_coef : float
         L2 penalty on ``r, alpha, a, b`` added to the mean negative log-likelihood (as in
-        ``lifetimes``). 0 gives the plain maximum likelihood estimate; a small value (0.001)
-        keeps the estimates finite on small or degenerate samples.
+        ``lifetimes``). 0 gives the plain maximum likelihood estimate. ``alpha`` is in days, so
+        the penalty falls mostly on it: on the Online Retail file 0.001 moves ``r`` from 0.72 to
+        0.24 and ``alpha`` from 66 to 8.3. Use it only to keep a runaway fit finite.
     min_repeat_customers : int
         Fitting needs at least this many customers with a repeat purchase; with fewer, the
         dropout parameters ``a, b`` are not identified and ``fit`` raises ``ValueError``.
