@@ -16,6 +16,7 @@ from segmentlab.reports.eda import eda_report
 from segmentlab.reports.html import money, number
 from segmentlab.reports.study import RunDetails, study_report
 from segmentlab.schema import AMOUNT, CUSTOMER_ID, INVOICE_DATE, IS_RETURN, CleaningLedger, Dataset
+from segmentlab.segmentation import naming
 from segmentlab.segmentation import profiles as segments
 
 EDA_IDS = ("monthly", "countries", "baskets", "returns", "products", "cohorts", "rfm", "cleaning")
@@ -39,10 +40,10 @@ def make_study(transactions: pd.DataFrame, segment_name: str | None = None
     summary = customer_summary(transactions)
     labels = pd.Series((summary.index - summary.index.min()) // 20, index=summary.index)
     profile = segments.profile_segments(summary, labels)
-    names = segments.name_segments(profile)
+    names = naming.name_segments(profile)
     if segment_name is not None:
         names.iloc[0] = segment_name
-    profile = profile.assign(name=names).join(
+    profile = profile.assign(name=names, name_basis=naming.name_basis(profile)).join(
         segments.recommend_actions(profile, names).drop(columns="name"))
     rng = np.random.default_rng(1)
     runs = pd.DataFrame({
