@@ -109,9 +109,9 @@ def test_profile_extra_columns_and_top_categories():
     profile = profile_segments(customer_summary(data), labels, extra=extra)
     expected = extra[labels == 7].mean()
     np.testing.assert_allclose(profile.loc[7, expected.index].astype(float), expected)
-    assert profile.loc[3, "top_categories"].startswith("category 2 (tfidf)")
+    assert profile.loc[3, "top_categories"].startswith("product category 2 (tfidf)")
     assert profile.loc[7, "top_categories"].startswith(
-        f"category {int(expected.idxmax()[-2:])} (tfidf)")
+        f"product category {int(expected.idxmax()[-2:])} (tfidf)")
     np.testing.assert_allclose(profile["tfidf__cat_02_all"], extra["tfidf__cat_02"].mean())
 
 
@@ -320,9 +320,9 @@ def test_actions_use_categories_returns_countries_and_ignore_renaming():
                           "home_share_all": 0.9, "main_country": "Germany",
                           "other_country_1": "Germany", "other_country_1_share": 1.0,
                           "other_country_2": None, "other_country_2_share": 0.0}, {}, {}
-                         ).assign(top_categories="category 3 (tfidf) 40% (x2.0)")
+                         ).assign(top_categories="product category 3 (tfidf) 40% (x2.0)")
     actions = recommend_actions(profile, name_segments(profile))
-    assert "category 3 (tfidf)" in actions.loc[0, "inventory"]
+    assert "product category 3 (tfidf)" in actions.loc[0, "inventory"]
     assert "quality check" in actions.loc[0, "inventory"]
     assert "localise for Germany" in actions.loc[0, "marketing"]
     renamed = recommend_actions(profile, pd.Series({0: "our trade accounts"}))

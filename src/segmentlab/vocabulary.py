@@ -193,6 +193,55 @@ ARTIFACTS: tuple[Artifact, ...] = (
 )
 
 
+#: Feature columns as people read them ("rfm__frequency" -> "orders (log)"); `feature_label` also
+#: knows the generated ones (weekday and hour shares, countries, product categories, embedding
+#: dimensions, the repurchase model's segment columns). Logged columns follow the feature sets'
+#: defaults (``log=True``).
+FEATURE_LABELS: dict[str, str] = {
+    "rfm__recency_days": "days since last order",
+    "rfm__frequency": "orders (log)",
+    "rfm__monetary": "total spend (log)",
+    "behaviour__tenure_days": "days since first order",
+    "behaviour__purchase_gap_mean_days": "mean days between orders",
+    "behaviour__purchase_gap_std_days": "spread of days between orders",
+    "behaviour__is_one_off": "bought on a single day",
+    "behaviour__basket_lines_mean": "lines per order (log)",
+    "behaviour__basket_lines_max": "most lines in one order (log)",
+    "behaviour__basket_units_mean": "units per order (log)",
+    "behaviour__basket_units_max": "most units in one order (log)",
+    "behaviour__basket_value_mean": "order value (log)",
+    "behaviour__basket_value_std": "spread of order value (log)",
+    "behaviour__n_products": "distinct products (log)",
+    "behaviour__unit_price_mean": "mean unit price (log)",
+    "behaviour__return_rate": "share of spend returned",
+    "behaviour__is_home_country": "lives in the home country",
+    "behaviour__country_other": "lives in a less common country",
+}
+_SPEND_SHARE = {"mon": "Mondays", "tue": "Tuesdays", "wed": "Wednesdays", "thu": "Thursdays",
+                "fri": "Fridays", "sat": "Saturdays", "sun": "Sundays", "weekday": "weekdays",
+                "weekend": "weekends", "morning": "mornings", "midday": "around midday",
+                "afternoon": "afternoons", "evening": "evenings"}
+
+
+def feature_label(column: str) -> str:
+    """How people read a feature column; the column itself when nothing is declared."""
+    column = str(column)
+    if column in FEATURE_LABELS:
+        return FEATURE_LABELS[column]
+    prefix, _, name = column.partition("__")
+    if name.startswith("spend_share_") and name[12:] in _SPEND_SHARE:
+        return f"share of spend on {_SPEND_SHARE[name[12:]]}"
+    if name.startswith("country_"):
+        return "lives in " + name[8:].replace("_", " ").title()
+    if name.startswith("cat_") and name[4:].isdigit():
+        return f"product category {int(name[4:])} ({prefix})"
+    if name.startswith("w2v_") and name[4:].isdigit():
+        return f"product-embedding dimension {int(name[4:])}"
+    if column.startswith("segment_") and column[8:].lstrip("-").isdigit():
+        return f"in segment {column[8:]} of the repurchase window's clustering"
+    return column
+
+
 def artifact(name: str) -> Artifact:
     """The declaration of a table name; undeclared tables live under ``tables/``."""
     return next((a for a in ARTIFACTS if a.name == name), Artifact(name, f"tables/{name}.csv"))

@@ -54,6 +54,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from segmentlab.vocabulary import feature_label
+
 LOW, HIGH = 1 / 3, 2 / 3
 RETURN_LIFT, RETURN_FLOOR = 2.0, 0.05
 CATEGORY_LIFT, CATEGORY_FLOOR = 2.0, 0.25
@@ -279,7 +281,7 @@ def _qualifiers(profile: pd.DataFrame, s) -> list[tuple[str, str, str]]:
         found.append(("returns", "high returns", f"{rate:.1%} of spend returned (segment mean) vs "
                       f"{rate / lift:.1%} overall, {lift:.1f}x"))
     for column, share, overall in _categories(profile, s):
-        found.append(("category", f"mostly {category_label(column)}",
+        found.append(("category", f"mostly {feature_label(column)}",
                       f"{share:.0%} of spend vs {overall:.0%} overall"))
     return found
 
@@ -318,12 +320,6 @@ def _categories(profile: pd.DataFrame, s) -> list[tuple[str, float, float]]:
     found = [(c, float(profile.at[s, c]), float(profile.at[s, f"{c}_all"])) for c in columns]
     return [(c, v, a) for c, v, a in found
             if v >= CATEGORY_FLOOR and a > 0 and v >= CATEGORY_LIFT * a][:1]
-
-
-def category_label(column: str) -> str:
-    """'tfidf__cat_03' -> 'category 3 (tfidf)'."""
-    prefix, _, number = str(column).partition("__cat_")
-    return f"category {int(number)} ({prefix})" if number.isdigit() else str(column)
 
 
 def _word_figures(numbers: pd.DataFrame, word: Word, s) -> str:

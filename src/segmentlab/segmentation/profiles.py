@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from segmentlab.schema import COUNTRY
-from segmentlab.segmentation.naming import NOISE_LABEL, NOISE_NAME, category_label, segment_words
+from segmentlab.segmentation.naming import NOISE_LABEL, NOISE_NAME, segment_words
+from segmentlab.vocabulary import feature_label
 
 #: Columns of ``customer_summary`` profiled per segment (mean, median, population percentile).
 METRICS = ["recency_days", "frequency", "monetary", "basket_value", "units_per_invoice",
@@ -261,7 +262,7 @@ def _extra_means(extra: pd.DataFrame, segment: pd.Series, k: int = 3) -> pd.Data
     means = numeric.groupby(segment).mean()
     overall = numeric.mean()
     lift = means / overall.where(overall != 0)
-    top = {label: ", ".join(f"{category_label(col)} {means.loc[label, col]:.0%} "
+    top = {label: ", ".join(f"{feature_label(col)} {means.loc[label, col]:.0%} "
                             f"(x{lift.loc[label, col]:.1f})"
                             for col in means.loc[label].nlargest(k).index)
            for label in means.index}
