@@ -252,7 +252,7 @@ def test_importance_is_labelled_and_says_which_model_it_explains(transactions):
     page = study_report(runs, best)
     part = page[page.index('id="importance"'):page.index('id="prediction"')]
     assert "Which model this explains: the logreg repurchase classifier" in part
-    assert "days since last order matters most" in part
+    assert "Days since last order matters most" in part
     assert "orders (log)" in part and "rfm__frequency" not in part.split("<script")[0]
 
 

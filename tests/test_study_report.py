@@ -88,7 +88,7 @@ def test_report_covers_one_data_set_and_predict_takes_alias_and_latest(tmp_path,
     page = out.read_text()
     assert f"data hash {registered['tags.data_hash'][:12]}" in page
     assert "the registered model segmentlab@champion" in page
-    assert "1 runs on other data are left out" in page
+    assert "Left out: 1 run on other data" in page
     board = page[page.index('id="leaderboard"'):page.index('id="comparison"')]
     assert board.count("<tr") == 2 and '<tr class="best">' in board  # the other data's run is out
     assert 'id="assignment"' in page and "No segment assignment" not in page

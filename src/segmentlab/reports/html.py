@@ -49,6 +49,7 @@ a{color:var(--accent);text-decoration:none}a:hover{text-decoration:underline}
 .stat b{display:block;font-size:1.2rem}.stat span{color:var(--muted);font-size:.85rem}
 section.card{background:var(--card);border:1px solid var(--line);border-radius:10px;
  padding:18px 22px;margin:18px 0;box-shadow:0 1px 2px rgba(0,0,0,.04)}
+section.card>h3{margin:16px 0 4px}
 p.reading{margin:0 0 12px;color:var(--muted)}p.note{font-style:italic;color:var(--muted);margin:0}
 /* auto-fill, not auto-fit: a figure drawn before its neighbour exists must not take the row */
 .pair{display:grid;grid-template-columns:repeat(auto-fill,minmax(460px,1fr));gap:12px}

@@ -41,10 +41,11 @@ def importance_section(best: RunDetails | None, top: int = 20) -> Section:
     total = table["mean"].clip(lower=0).sum()
     model = f"the {best.classifier} repurchase classifier" if best.classifier else \
         "the repurchase classifier"
+    lead = str(first["label"])
     reading = (f"Which model this explains: {model} of this run (buys again within the horizon), "
                "trained at the training cutoff and judged on the evaluation period; permutation "
                "importance on that period, mean ± std over shuffles. Not the segment model. "
-               f"{first['label']} matters most ({first['mean']:.3g}"
+               f"{lead[:1].upper() + lead[1:]} matters most ({first['mean']:.3g}"
                + (f" ± {first['std']:.2g}" if "std" in table else "") + ")"
                + (f"; the top 3 of {len(table)} predictors carry "
                   f"{table['mean'].clip(lower=0).nlargest(3).sum() / total:.0%} of the total"
@@ -108,9 +109,11 @@ def assignment_section(best: RunDetails | None) -> Section:
     reliability = best.reliability
     if reliability is not None and not reliability.empty:
         reading += (" The confidence written by segmentlab predict is the classifier's probability "
-                    "recalibrated for the days of history; on customers the calibration did not "
-                    f"see it is off by {number(scores.get('assign/confidence_ece'))} on average "
-                    "(expected calibration error; table below).")
+                    "recalibrated for the days of history (the raw probability stays near 1 "
+                    "however short the history); on customers the calibration did not see it is "
+                    f"off by {number(scores.get('assign/confidence_ece'))} on average (expected "
+                    "calibration error; table below, each customer counted once per history "
+                    "length).")
         shown = reliability.rename(columns={"bin": "confidence", "n": "customer views",
                                             "mean_confidence": "mean confidence",
                                             "accuracy": "share right"})
@@ -140,9 +143,10 @@ def _history_figure(history: pd.DataFrame, minimum: float | None) -> go.Figure:
         fig.add_hline(y=float(whole["f1_macro"].iloc[0]), line_dash="dot", line_color="#2563eb",
                       annotation_text="macro F1, whole histories", annotation_position="bottom right")
     if minimum is not None and pd.notna(minimum) and minimum > 0:
-        fig.add_vline(x=float(minimum), line_dash="dash", line_color="#dc2626",
-                      annotation_text=f"min_history_days = {minimum:.0f}",
-                      annotation_position="top left")
+        # A trace, not a shape: on a log axis plotly reads shape coordinates as log10 values.
+        fig.add_scatter(x=[minimum, minimum], y=[0, 1.05], mode="lines", hoverinfo="skip",
+                        line={"color": "#dc2626", "dash": "dash", "width": 1.5},
+                        name=f"minimum history to assign ({minimum:.0f} days)")
     fig.update_layout(xaxis={"title": "days of history since the first order", "type": "log"},
                       yaxis={"title": "held-out customers", "range": [0, 1.05]}, height=420,
                       legend={"orientation": "h", "y": -0.25})

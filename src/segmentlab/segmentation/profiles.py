@@ -92,7 +92,7 @@ PLAYBOOKS: tuple[Playbook, ...] = (
 _NOISE_ACTIONS = ("no segment-level targeting; review individually", "none at segment level",
                   "none at segment level")
 _HIGH_RETURNS = ("; review return reasons",
-                 "; quality check on returned products in {categories} "
+                 "; quality check on the products they return{in_categories} "
                  "(return rate {return_rate} vs {return_rate_all} overall)")
 _LOCALISE = "; localise for {countries}: language, currency and delivery costs"
 
@@ -210,9 +210,11 @@ def _placeholders(row: pd.Series, countries: str | None) -> dict[str, str]:
                  f"{2 * cycle:.0f}, longer than the {span:.0f} days the data cover)")
     overall = row["return_rate_mean"] / row["return_rate_lift"] if row["return_rate_lift"] else 0
     categories = row.get("top_categories")
-    if not isinstance(categories, str) or not categories:
+    known = isinstance(categories, str) and bool(categories)
+    if not known:
         categories = "their most-bought products"
-    return {"cycle": f"{cycle:.0f}", "alert": alert,
+    return {"in_categories": f", mostly in {categories}" if known else "",
+            "cycle": f"{cycle:.0f}", "alert": alert,
             "recency": f"{row['recency_days_median']:.0f}",
             "basket": f"{row['basket_value_median']:,.0f}",
             "voucher": f"{0.1 * row['basket_value_median']:,.0f}",

@@ -108,12 +108,13 @@ def coverage(choice: Choice, row: pd.Series) -> str:
     data = f"{source} (data hash {choice.data_hash[:12]})" if choice.data_hash else source
     text = f"Data: {data}. Detailed run: {choice.reason}."
     if not choice.other_data:
-        return text + f" All {len(choice.runs)} runs of the experiment are on these data."
+        return text + f" All {_runs(len(choice.runs))} of the experiment are on these data."
     if choice.all_data:
-        return text + (f" All {len(choice.runs)} runs are compared, {choice.other_data} of them on "
+        return text + (f" All {_runs(len(choice.runs))} are compared, {choice.other_data} of them on "
                        "other data (--all-data): their metrics do not compare with this run's.")
-    return text + (f" The {len(choice.runs)} runs on these data are compared; {choice.other_data} "
-                   "runs on other data are left out (segmentlab report --all-data shows them).")
+    return text + (f" Compared: the {_runs(len(choice.runs))} on these data. Left out: "
+                   f"{_runs(choice.other_data)} on other data (segmentlab report --all-data "
+                   "includes them).")
 
 
 def best_run(runs: pd.DataFrame, objective: str) -> str:
@@ -125,6 +126,10 @@ def best_run(runs: pd.DataFrame, objective: str) -> str:
         return str(ok.iloc[0]["run_id"])
     ascending = vocabulary.direction(objective) == vocabulary.MIN
     return str(ok.sort_values(objective, ascending=ascending, na_position="last").iloc[0]["run_id"])
+
+
+def _runs(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
 
 
 def _text(value) -> str | None:
