@@ -328,3 +328,16 @@ def test_actions_use_categories_returns_countries_and_ignore_renaming():
     renamed = recommend_actions(profile, pd.Series({0: "our trade accounts"}))
     assert renamed.loc[0, "name"] == "our trade accounts"
     assert renamed.loc[0, "marketing"] == actions.loc[0, "marketing"]
+
+
+def test_segments_named_outside_home_are_localised_for_their_countries():
+    home = {"home_country": "United Kingdom", "home_share_all": 0.9, "main_country": "Italy",
+            "home_share": 0.1, "other_country_1": "Italy", "other_country_1_share": 0.2,
+            "other_country_2": "Spain", "other_country_2_share": 0.1}
+    profile = profile_of(home, {**home, "home_share": 0.95, "main_country": "United Kingdom"},
+                         {**home, "home_share": 0.95, "spend": 0.1})
+    names = name_segments(profile)
+    assert names[0] == "buyers (outside the United Kingdom)"
+    actions = recommend_actions(profile, names)
+    assert "localise for their countries (Italy, Spain, …)" in actions.loc[0, "marketing"]
+    assert "localise" not in actions.loc[1, "marketing"]

@@ -147,7 +147,9 @@ def _history_figure(history: pd.DataFrame, minimum: float | None) -> go.Figure:
         fig.add_scatter(x=[minimum, minimum], y=[0, 1.05], mode="lines", hoverinfo="skip",
                         line={"color": "#dc2626", "dash": "dash", "width": 1.5},
                         name=f"minimum history to assign ({minimum:.0f} days)")
-    fig.update_layout(xaxis={"title": "days of history since the first order", "type": "log"},
-                      yaxis={"title": "held-out customers", "range": [0, 1.05]}, height=420,
-                      legend={"orientation": "h", "y": -0.25})
+    days = [float(d) for d in cut["history_days"]]
+    fig.update_layout(xaxis={"title": "days of history since the first order (log scale)",
+                             "type": "log", "tickvals": days, "ticktext": [f"{d:g}" for d in days]},
+                      yaxis={"title": "held-out customers: score", "range": [0, 1.05]},
+                      height=420, legend={"orientation": "h", "y": -0.25})
     return fig

@@ -192,10 +192,20 @@ def recommend_actions(profile: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
             texts[2] += _HIGH_RETURNS[1]
         if "country" in kinds:  # named for customers outside the home country
             texts[0] += _LOCALISE
-        values = _placeholders(profile.loc[label], kinds.get("country"))
+        values = _placeholders(profile.loc[label], _localise_for(profile.loc[label], kinds))
         rows[label] = [name, book.name, *(text.format(**values) for text in texts)]
     columns = ["name", "playbook", "marketing", "retention", "inventory"]
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns).rename_axis("segment")
+
+
+def _localise_for(row: pd.Series, kinds: dict[str, str]) -> str | None:
+    """The countries a segment named for customers abroad lives in ('Germany & France')."""
+    tag = kinds.get("country")
+    if tag is None or not tag.startswith("outside "):
+        return tag
+    others = [row.get(f"other_country_{i}") for i in (1, 2)]
+    named = [str(c) for c in others if isinstance(c, str) and c]
+    return "their countries (" + ", ".join(named) + ", …)" if named else "their countries"
 
 
 def _placeholders(row: pd.Series, countries: str | None) -> dict[str, str]:
