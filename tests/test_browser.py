@@ -289,7 +289,7 @@ def test_assignment_section_and_name_figures_are_shown(page, transactions, tmp_p
     traces = page.evaluate("Array.from(document.querySelectorAll('#assignment .legendtext'))"
                            ".map(t => t.textContent)")
     assert traces == ["macro F1", "accuracy", "mean calibrated confidence",
-                      "mean raw classifier probability"]
+                      "mean raw classifier probability", "minimum history to assign (120 days)"]
     visible = page.evaluate("Array.from(document.querySelectorAll('.segment .why li'))"
                             ".filter(li => li.getBoundingClientRect().height > 0).length")
     assert visible == sum(len([x for x in b.split(chr(10)) if x]) for b in best.profile["name_basis"])
