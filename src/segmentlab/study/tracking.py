@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one line per artifact read
 _MAX_PARAM_CHARS = 6000  # MLflow's limit for a param value
+# MLflow 3's UI opens an experiment without this tag on its GenAI pages; this value files it
+# under machine learning, where runs, metrics and charts are (values from MLflow's UI source).
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 _BATCH = 100             # MLflow's limit for params per log_batch
 
 
@@ -62,7 +65,7 @@ class Tracker(Protocol):
     def log_result(self, result: RunResult, config: dict | None = None) -> None: ...
     def log_skipped(self, stage: str, reason: str) -> None: ...
     def register_model(self, name: str, model: Any, example: pd.DataFrame, config: dict,
-                       data_hash: str) -> str | None: ...
+                       data_hash: str, alias: str | None = None) -> str | None: ...
     def log_report(self, html: str) -> None: ...
     def parent_of(self, study) -> str | None: ...
     def link_study(self, study) -> None: ...
@@ -98,7 +101,7 @@ class NullTracker:
         """Nothing to log."""
 
     def register_model(self, name: str, model: Any, example: pd.DataFrame, config: dict,
-                       data_hash: str) -> str | None:
+                       data_hash: str, alias: str | None = None) -> str | None:
         """Nothing to register."""
         return None
 
@@ -166,11 +169,16 @@ class MlflowTracker:
             _probe_server(self.tracking_uri)
         mlflow.set_tracking_uri(self.tracking_uri)
         try:
-            if mlflow.get_experiment_by_name(self.experiment) is None:
+            existing = mlflow.get_experiment_by_name(self.experiment)
+            if existing is None:
                 location = self.artifact_location
                 if "://" not in location:
                     location = Path(location).resolve().as_uri()
-                mlflow.create_experiment(self.experiment, artifact_location=location)
+                mlflow.create_experiment(self.experiment, artifact_location=location,
+                                         tags=EXPERIMENT_KIND)
+            elif not EXPERIMENT_KIND.items() <= existing.tags.items():
+                for key, value in EXPERIMENT_KIND.items():
+                    mlflow.MlflowClient().set_experiment_tag(existing.experiment_id, key, value)
             mlflow.set_experiment(self.experiment)
         except Exception as e:  # MLflow raises many types for an unreachable or broken store
             first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -238,9 +246,10 @@ class MlflowTracker:
 
 
     def register_model(self, name: str, model: Any, example: pd.DataFrame, config: dict,
-                       data_hash: str) -> str:
+                       data_hash: str, alias: str | None = None) -> str:
         """Log the deployable model (transactions in) and register it as a new version of ``name``,
-        tagged with its config, git commit, data hash and package versions; return the version."""
+        tagged with its config, git commit, data hash and package versions, and point ``alias``
+        at it (``models:/name@alias``); return the version."""
         mlflow = _mlflow()
         from segmentlab.study.pyfunc import FramePredictor, log_pyfunc
 
@@ -251,6 +260,8 @@ class MlflowTracker:
                 "packages": json.dumps(package_versions()), "config": _yaml(config)[:7500]}
         for key, value in tags.items():
             client.set_model_version_tag(name, version, key, value)
+        if alias:
+            client.set_registered_model_alias(name, alias, version)
         return version
 
     def log_skipped(self, stage: str, reason: str) -> None:
