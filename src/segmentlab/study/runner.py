@@ -38,7 +38,7 @@ def run(experiment: Experiment) -> float:
              if experiment.tuned else None)
     config = experiment.resolved_config()
     params = {k: v for k, v in flatten(config) if study or not k.startswith("tuning.space.")}
-    resume = tracker.parent_of(study) if study else None
+    resume = tracker.parent_of(study, run_name(experiment)) if study else None
     with tracker.run(run_name(experiment), params, experiment.tags, config,
                      list(experiment.overrides), resume_run_id=resume) as run_id:
         tracker.log_data(dataset)
