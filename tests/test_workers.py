@@ -206,7 +206,7 @@ def test_one_parent_run_when_two_workers_start_the_study_together(tmp_path, monk
     study = optuna.create_study(study_name="s", storage=url(tmp_path))
     tracker = MlflowTracker(f"sqlite:///{tmp_path}/mlflow.db", "race", str(tmp_path / "art"))
     tracker.check()
-    arrived, claim = threading.Barrier(2), workers.claim_study_attr
+    arrived, claim = threading.Barrier(2, timeout=120), workers.claim_study_attr
 
     def claim_together(*args, **kwargs):  # both have made a candidate before either claims
         arrived.wait()
@@ -220,6 +220,7 @@ def test_one_parent_run_when_two_workers_start_the_study_together(tmp_path, monk
         thread.start()
     for thread in threads:
         thread.join()
+    monkeypatch.undo()
     mlflow.set_tracking_uri(tracker.tracking_uri)
     runs = mlflow.search_runs(experiment_names=["race"])
     assert found[0] == found[1] and list(runs.run_id) == [found[0]]

@@ -103,11 +103,12 @@ def _siblings(cfg: DictConfig, key: str) -> str:
 
 def study_name(cfg: DictConfig, space: Mapping[str, BaseDistribution], data_hash: str, label: str) -> str:
     """``<label>.<hash>``, the label naming the config choices (``<clusterer>.<features>.<reducer>``);
-    the hash covers the data and every config value
-    that is neither tuned nor a tuning budget (n_trials, timeout), so the same command — with more
-    trials or not — finds the same study, and any other change starts a new one."""
+    the hash covers the data and every config value that is neither tuned, nor a tuning budget
+    (n_trials, timeout…), nor the worker's cache folder, so the same command — with more trials or
+    not, from any worker — finds the same study, and any other change starts a new one."""
     config = resolved(cfg)
     config.pop("tracking", None)
+    config.pop("cache_dir", None)  # where a worker caches changes nothing; workers on other hosts differ
     tuning = config.get("tuning", {})
     tuned_nodes = tuning.get("tune", ["clusterer"])
     # The spaces of nodes this study does not tune cannot change it.
