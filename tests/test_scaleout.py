@@ -23,6 +23,7 @@ import pytest
 from optuna.trial import TrialState
 
 from segmentlab.study import tuning
+from segmentlab.study.reproduce import reproduce
 from tests.conftest import FAST, ROOT
 
 PG_URL = os.environ.get("SEGMENTLAB_PG_URL")
@@ -115,6 +116,7 @@ def test_two_workers_started_together_on_an_empty_database_share_one_study(tmp_p
     assert parent["tags.best_trial_number"] == str(study.best_trial.number)
     assert parent["tags.best_trial_run_id"] == study.best_trial.user_attrs["mlflow_run_id"]
     check_artifacts_on_server(children, experiment)
+    assert reproduce(children.run_id.iloc[0], MLFLOW_URL) == 0  # artifacts read back through the server
     experiment_id = mlflow.get_experiment_by_name(experiment).experiment_id
     assert all(f"{MLFLOW_URL}/#/experiments/{experiment_id}/runs" in out for out in outputs)
 

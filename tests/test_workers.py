@@ -244,3 +244,12 @@ def test_the_end_of_run_hint_fits_the_store():
     assert server.ui_command == "http://u:***@10.0.0.5:5000/#/experiments/3/runs"
     local = MlflowTracker("sqlite:///outputs/mlflow.db", "e")
     assert local.ui_command.startswith("mlflow ui --backend-store-uri sqlite:///outputs/mlflow.db")
+
+
+def test_a_grace_period_shorter_than_two_heartbeats_is_refused(tmp_path):
+    from tests.conftest import compose_config
+
+    cfg = compose_config("tuning=optuna", "tuning.heartbeat_interval=10", "tuning.grace_period=15")
+    with pytest.raises(tuning.TuningError, match=r"tuning.grace_period=15 must be at least twice "
+                                                 r"tuning.heartbeat_interval=10"):
+        tuning.search_space(cfg, {"clusterer": "kmeans"})

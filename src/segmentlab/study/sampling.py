@@ -9,9 +9,14 @@ remedies, both deterministic given the seed and the study's history:
   workers and restarts (Optuna numbers trials under a lock on the study row), unlike the number
   of finished trials, which two workers asking at once would share.
 - In a *finite* space (integer and categorical dimensions only) a setting already held by an
-  earlier trial is never run again (`duplicate_of`); the worker draws one of the settings no
-  trial holds yet (`free_settings`), and the study ends early when none is left: re-running a
-  deterministic setting adds no information, so an exhausted space is a finished study.
+  earlier trial is never run again (`ask` fails the new trial with ``duplicate_of``); the worker
+  then takes one of the settings no trial holds yet (`free_settings`), and the study ends early
+  when none is left: re-running a deterministic setting adds no information, so an exhausted
+  space is a finished study. (Dropping the sampler's choice costs a little of TPE's guidance;
+  in spaces with a continuous dimension an exact repeat is practically impossible and is not
+  checked.)
+
+`ask` also gives every trial its owner (``segmentlab.study.workers``) as it is created.
 """
 
 from __future__ import annotations

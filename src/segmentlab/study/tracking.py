@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from segmentlab.study.results import RunResult
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one line per artifact read
+# With a tracking server MLflow prints two URLs for every run that ends (one per trial); the
+# summary gives the runs page once.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 _MAX_PARAM_CHARS = 6000  # MLflow's limit for a param value
 _BATCH = 100             # MLflow's limit for params per log_batch
 

@@ -56,10 +56,12 @@ def search_space(cfg: DictConfig, choices: Mapping[str, str]) -> dict[str, BaseD
     """The flattened search space of the nodes in ``tuning.tune``, checked against the config.
 
     ``choices`` maps config groups to the chosen options (``{"clusterer": "kmeans"}``…), used
-    to name a missing space file. The objectives are checked too (see :func:`check_metrics`).
+    to name a missing space file. The objectives and the heartbeat settings are checked too
+    (:func:`check_metrics`, :func:`heartbeat`).
     """
     tune = list(cfg.tuning.get("tune", ["clusterer"]))
     check_metrics(list(cfg.tuning.metrics), tune)
+    heartbeat(cfg)
     space_node = cfg.tuning.get("space") or {}
     space: dict[str, BaseDistribution] = {}
     for node in tune:
@@ -94,6 +96,17 @@ def check_metrics(metrics: Sequence[str], tune: Sequence[str]) -> None:
         raise TuningError(f"tuning.tune includes classifier, but tuning.metrics {list(metrics)} does "
                           "not depend on it; use a predict/validation_* metric "
                           "(tuning=optuna_classifier sets predict/validation_roc_auc)")
+
+
+def heartbeat(cfg: DictConfig) -> tuple[float, float]:
+    """``(tuning.heartbeat_interval, tuning.grace_period)`` in seconds, checked: a grace period
+    shorter than two heartbeats would fail live trials as dead."""
+    beat, grace = float(cfg.tuning.get("heartbeat_interval", 10)), float(cfg.tuning.get("grace_period", 60))
+    if not 0 < 2 * beat <= grace:
+        raise TuningError(f"tuning.grace_period={grace:g} must be at least twice "
+                          f"tuning.heartbeat_interval={beat:g} (both in seconds, > 0), or live "
+                          "trials would be failed as dead")
+    return beat, grace
 
 
 def _siblings(cfg: DictConfig, key: str) -> str:
@@ -312,11 +325,11 @@ def optimize(study: optuna.Study, experiment, space: Mapping[str, BaseDistributi
     def dead(trial: FrozenTrial, reason: str) -> None:
         tracker.log_trial(trial, TrialOutcome({}, reason), resolved(with_overrides(cfg, trial.params)))
 
+    beat, grace = heartbeat(cfg)
     ran = run_trials(study, space, cfg.tuning.n_trials, cfg.tuning.timeout,
                      lambda params: evaluate(experiment.with_params(params)), metric_names,
                      on_trial=record, progress=cfg.tuning.show_progress, on_dead=dead,
-                     heartbeat_interval=float(cfg.tuning.get("heartbeat_interval", 10)),
-                     grace_period=float(cfg.tuning.get("grace_period", 60)))
+                     heartbeat_interval=beat, grace_period=grace)
     best = best_trial(study)
     tracker.log_study(study, best, metric_names, ran)
     return best
