@@ -41,7 +41,8 @@ start_services() {
     --workers 1 >"$SERVICES_DIR/mlflow.log" 2>&1 &
   MLFLOW_PID=$!
   local waited=0
-  until curl -sf "http://127.0.0.1:$mlflow_port/health" >/dev/null; do
+  until "$venv/bin/python" -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$mlflow_port/health', timeout=5)" \
+      2>/dev/null; do
     if ! kill -0 "$MLFLOW_PID" 2>/dev/null || [ "$waited" -ge 180 ]; then
       echo "ci: mlflow server did not start:" >&2; tail -n 20 "$SERVICES_DIR/mlflow.log" >&2
       stop_services; return 1

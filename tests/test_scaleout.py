@@ -71,7 +71,10 @@ def worker(tmp_path, storage: str, experiment: str, n_trials: int = N_TRIALS) ->
 
 def finish(*procs: subprocess.Popen) -> list[str]:
     outputs = [p.communicate(timeout=900) for p in procs]
-    assert [p.returncode for p in procs] == [0] * len(procs), [err[-2000:] for _, err in outputs]
+    failed = [f"worker {p.pid} exit {p.returncode}:\n{err[-3000:]}"
+              for p, (_, err) in zip(procs, outputs, strict=True) if p.returncode != 0]
+    if failed:
+        pytest.fail("\n".join(failed), pytrace=False)
     return [out for out, _ in outputs]
 
 

@@ -253,3 +253,27 @@ def test_a_grace_period_shorter_than_two_heartbeats_is_refused(tmp_path):
     with pytest.raises(tuning.TuningError, match=r"tuning.grace_period=15 must be at least twice "
                                                  r"tuning.heartbeat_interval=10"):
         tuning.search_space(cfg, {"clusterer": "kmeans"})
+
+
+def test_workers_joining_a_parent_run_keep_the_first_value_of_a_param_they_differ_in(tmp_path, monkeypatch):
+    from mlflow.exceptions import MlflowException
+
+    from segmentlab.study import tracking
+
+    tracker = MlflowTracker(f"sqlite:///{tmp_path}/mlflow.db", "join", str(tmp_path / "art"))
+    with tracker.run("parent", {"seed": 42, "cache_dir": "/host-a/cache"}, {}, {}, []) as parent:
+        pass
+    log, calls = tracking._log_params, []
+
+    def raced_once(params):  # another worker logged between our read and our write
+        calls.append(dict(params))
+        if len(calls) == 1:
+            raise MlflowException("Changing param values is not allowed")
+        log(params)
+
+    monkeypatch.setattr(tracking, "_log_params", raced_once)
+    with tracker.run("parent", {"seed": 42, "cache_dir": "/host-b/cache", "extra": 1}, {}, {}, [],
+                     resume_run_id=parent):
+        pass
+    assert mlflow.get_run(parent).data.params == {"seed": "42", "cache_dir": "/host-a/cache", "extra": "1"}
+    assert len(calls) == 2 and "cache_dir" not in calls[1]

@@ -225,11 +225,11 @@ class MlflowTracker:
         all_tags = {**tags, **provenance_tags()}
         with mlflow.start_run(run_id=resume_run_id, run_name=None if resume_run_id else name,
                               tags=None if resume_run_id else all_tags) as active:
-            if resume_run_id:  # params are immutable in MLflow: log only the new ones
-                known = mlflow.get_run(resume_run_id).data.params
-                params = {k: v for k, v in params.items() if k not in known}
+            if resume_run_id:
                 mlflow.set_tags(all_tags)
-            _log_params(params)
+                _log_new_params(resume_run_id, params)
+            else:
+                _log_params(params)
             mlflow.log_dict(config, "config.yaml")
             mlflow.log_text("\n".join(overrides) + "\n", "overrides.txt")
             mlflow.log_dict(package_versions(), "packages.json")
@@ -421,6 +421,26 @@ def _log_params(params: Mapping[str, Any]) -> None:
     items = [(k, _param_value(v)) for k, v in params.items()]
     for i in range(0, len(items), _BATCH):
         mlflow.log_params(dict(items[i:i + _BATCH]))
+
+
+def _log_new_params(run_id: str, params: Mapping[str, Any], attempts: int = 5) -> None:
+    """Log the params a resumed run does not hold yet (MLflow params are immutable).
+
+    Workers joining one parent run log at the same moment and may differ in a value or two that
+    does not change the study (``cache_dir``): the first value logged stays. When another worker
+    logs some of the params between our read and our write, the batch is refused; read again.
+    """
+    from mlflow.exceptions import MlflowException
+
+    mlflow = _mlflow()
+    for attempt in range(attempts):
+        known = mlflow.get_run(run_id).data.params
+        try:
+            _log_params({k: v for k, v in params.items() if k not in known})
+            return
+        except MlflowException:
+            if attempt == attempts - 1:
+                raise
 
 
 def _param_value(value: Any) -> str:
