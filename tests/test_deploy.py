@@ -97,8 +97,8 @@ def test_predict_reports_every_customer_cleaning_removed(registered, capsys):
     tmp, store, path = registered
     extra = pd.DataFrame([
         ["590001", "POST", "POSTAGE", 1, "2011-11-01 10:00", 18.0, 990001, "France"],
-        ["590002", "84879", "ASSORTED BIRD ORNAMENT", 90000, "2011-11-01 11:00", 1.69, 990002, "United Kingdom"],
-        ["C590003", "84879", "ASSORTED BIRD ORNAMENT", -2, "2011-11-01 12:00", 1.69, 990003, "United Kingdom"],
+        ["590002", "84879", "BIRD ORNAMENT", 90000, "2011-11-01 11:00", 1.69, 990002, "United Kingdom"],
+        ["C590003", "84879", "BIRD ORNAMENT", -2, "2011-11-01 12:00", 1.69, 990003, "United Kingdom"],
     ], columns=list(LAYOUT.values()))
     source = pd.read_csv(path, dtype=str)
     mixed = tmp / "mixed.csv"
