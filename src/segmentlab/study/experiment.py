@@ -81,6 +81,8 @@ class Experiment:
     _prediction_features: FeatureUnion | None = field(repr=False, default=None)
     _spend_regressor: BaseEstimator | None = field(repr=False, default=None)
     _recommender: BaseEstimator | None = field(repr=False, default=None)
+    #: Top-level keys the config's interpolations refer to, found once (`with_params`).
+    _referenced: frozenset[str] | None = field(repr=False, compare=False, default=None)
 
     # --- fresh estimators ------------------------------------------------------------------
     def features(self) -> FeatureUnion:
@@ -182,12 +184,15 @@ class Experiment:
             return self
         config = with_overrides(self.config, params)
         nodes = {key.split(".", 1)[0] for key in params}
-        if not nodes <= set(_REBUILT) or nodes & _interpolated(self.config):
+        if self._referenced is None:  # the same for every trial of a study: walked once (~0.1 s)
+            object.__setattr__(self, "_referenced", _interpolated(self.config))
+        if not nodes <= set(_REBUILT) or nodes & self._referenced:
             return assemble(config, self.choices, self.overrides, tracker=self.tracker)
         rebuilt = {name: value for node in nodes for name, value in _REBUILT[node](config).items()}
         if "_classifier" in rebuilt and config.get("assigner") is None:
             rebuilt["_assigner"] = rebuilt["_classifier"]  # no assigner node: the classifier assigns
-        return replace(self, config=config, **rebuilt)
+        # A value set here may itself interpolate: the trial's own references are found anew.
+        return replace(self, config=config, _referenced=None, **rebuilt)
 
     def with_tracker(self, tracker: Any) -> Experiment:
         """This experiment recording to another tracker (e.g. none, for a quick check)."""
@@ -252,12 +257,21 @@ _REBUILT = {
 }
 
 
-def _interpolated(cfg: DictConfig) -> set[str]:
+def _interpolated(cfg: DictConfig) -> frozenset[str]:
     """Top-level keys that ``${...}`` interpolations in the config refer to (``seed``...)."""
     import re
 
-    text = OmegaConf.to_yaml(cfg, resolve=False)
-    return set(re.findall(r"\$\{([A-Za-z_][\w]*)", text)) - {"oc"}
+    pattern, found = re.compile(r"\$\{([A-Za-z_]\w*)"), set()
+    stack = [OmegaConf.to_container(cfg, resolve=False)]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str):
+            found.update(pattern.findall(value))
+    return frozenset(found - {"oc"})
 
 
 def _prediction_features(cfg: DictConfig) -> FeatureUnion | None:
