@@ -12,6 +12,10 @@ worker processes of the stability refits): trials per minute and the overhead, t
 trials' wall time outside the estimators' own fitting and scoring (``time/estimator_seconds``:
 scaling, K-means, the cluster metrics and the stability refits), as medians over ``--runs``
 with their range. ``--quick`` runs one 4-trial study on a small synthetic file.
+
+The K-means space (``configs/tuning/space/clusterer/kmeans.yaml``, n_clusters 3 to 10) has 8
+settings and a study ends once every setting of a finite space is evaluated, so a 40-trial study
+holds 8 trials: the ``trials`` column says how many ran.
 """
 
 from __future__ import annotations
