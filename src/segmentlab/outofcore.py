@@ -63,8 +63,6 @@ ENGINES = ("pandas", "duckdb", "auto")
 MAX_PANDAS_LINES = 20_000_000
 _TEXT = (INVOICE_NO, STOCK_CODE, DESCRIPTION, COUNTRY)
 _WHOLE = (QUANTITY, CUSTOMER_ID)
-# Python's str.strip() set within ASCII; non-ASCII values are judged by Python itself.
-_ASCII_SPACE = "".join(map(chr, [9, 10, 11, 12, 13, 28, 29, 30, 31, 32]))
 
 
 class OutOfCoreLines:
@@ -115,7 +113,7 @@ class OutOfCoreLines:
         self._con = duckdb.connect(config=config)
         self._con.execute("SET enable_progress_bar = false")
         cleaner = self.cleaner if self.cleaner is not None else TransactionCleaner()
-        _python_rules(self._con, cleaner)
+        _pandas_rules(self._con, cleaner)
         source = _Source(self._file, self._con)
         try:
             counts = self._load(source, cleaner)
@@ -261,18 +259,25 @@ def _is_gzip(path: str) -> bool:
         return f.read(2) == b"\x1f\x8b"
 
 
-def _python_rules(con: duckdb.DuckDBPyConnection, cleaner: TransactionCleaner) -> None:
-    """The text rules of `TransactionCleaner` as SQL functions, in Python's own words.
+def _pandas_rules(con: duckdb.DuckDBPyConnection, cleaner: TransactionCleaner) -> None:
+    """The text rules of `TransactionCleaner` as SQL functions that run its pandas code.
 
-    SQL's ``upper``/``lower``/``trim`` agree with Python's on ASCII only (``upper('ß')`` is
-    ``'ẞ'`` in DuckDB and ``'SS'`` in Python), so non-ASCII values, rare in this data, go to
-    these functions: DuckDB calls them on those rows alone.
+    SQL's ``upper``/``lower`` agree with pandas' (Arrow's) on ASCII only, so non-ASCII values,
+    rare in this data, go to these functions, which DuckDB calls on those rows alone.
     """
     codes = {str(c).upper() for c in cleaner.non_product_codes}
-    con.create_function("py_upper", str.upper, ["VARCHAR"], "VARCHAR")
-    con.create_function("py_bad_debt", lambda v: v.strip().lower() == _BAD_DEBT,
-                        ["VARCHAR"], "BOOLEAN")
-    con.create_function("py_non_product", lambda v: v.upper() in codes, ["VARCHAR"], "BOOLEAN")
+    rules = {"pd_upper": (lambda v: v.str.upper(), "VARCHAR"),
+             "pd_bad_debt": (lambda v: v.str.strip().str.lower() == _BAD_DEBT, "BOOLEAN"),
+             "pd_non_product": (lambda v: v.str.upper().isin(codes), "BOOLEAN")}
+    for name, (rule, kind) in rules.items():
+        con.create_function(name, _on_pandas_text(rule), ["VARCHAR"], kind, type="arrow")
+
+
+def _on_pandas_text(rule):
+    """An Arrow UDF applying ``rule`` to the values as a pandas ``str`` Series, as cleaning does."""
+    def udf(values: pa.Array) -> pa.Array:
+        return pa.array(rule(pd.Series(values.to_pylist(), dtype="str")).to_list())
+    return udf
 
 
 def _steps(cleaner: TransactionCleaner) -> list[tuple[str, str]]:
@@ -282,14 +287,14 @@ def _steps(cleaner: TransactionCleaner) -> list[tuple[str, str]]:
     if cleaner.drop_missing_customer:
         steps.append(("missing_customer", "customer_id IS NULL"))
     if cleaner.drop_bad_debt:
+        # The pandas rule can only hold where the ASCII phrase occurs in some case (no other
+        # character lower-cases to these letters), so ILIKE picks the few lines it judges.
         steps.append(("bad_debt", f"""starts_with(invoice_no, 'A') OR CASE
-            WHEN {ascii_only.format(DESCRIPTION)}
-            THEN lower(trim(description, {_quote(_ASCII_SPACE)})) = '{_BAD_DEBT}'
-            ELSE py_bad_debt(description) END"""))
+            WHEN description ILIKE '%{_BAD_DEBT}%' THEN pd_bad_debt(description) ELSE false END"""))
     if len(cleaner.non_product_codes) > 0:
         codes = _list({str(c).upper() for c in cleaner.non_product_codes})
         steps.append(("non_product_code", f"""CASE WHEN {ascii_only.format(STOCK_CODE)}
-            THEN upper(stock_code) IN ({codes}) ELSE py_non_product(stock_code) END"""))
+            THEN upper(stock_code) IN ({codes}) ELSE pd_non_product(stock_code) END"""))
     if cleaner.drop_non_positive_price:
         steps.append(("non_positive_price", "NOT (unit_price > 0)"))
     steps.append(("wrong_quantity_sign",
@@ -305,7 +310,7 @@ def _load_sql(attempt: _Attempt, cleaner: TransactionCleaner) -> str:
     step = f"CASE {' '.join(bad + rules)} ELSE 0 END"
     code = STOCK_CODE
     if cleaner.uppercase_stock_codes:
-        code = f"CASE WHEN strlen({code}) = length({code}) THEN upper({code}) ELSE py_upper({code}) END"
+        code = f"CASE WHEN strlen({code}) = length({code}) THEN upper({code}) ELSE pd_upper({code}) END"
     columns = [INVOICE_NO, STOCK_CODE, DESCRIPTION, QUANTITY, INVOICE_DATE, UNIT_PRICE,
                CUSTOMER_ID, COUNTRY, "is_return"]
     # Lines dropped by a step are counted, not kept: their columns are blanked, so each step
@@ -363,8 +368,7 @@ class _Source:
         columns = ", ".join(f"{_quote(self._column(i))}: 'VARCHAR'" for i in range(len(self.header)))
         return (f"read_csv({path}, header = true, auto_detect = false, delim = ',', "
                 f"quote = '\"', escape = '\"', nullstr = '', columns = {{{columns}}}, "
-                f"compression = '{compression}', encoding = '{self.encoding}', "
-                f"max_line_size = 100000000)")
+                f"compression = '{compression}', encoding = '{self.encoding}')")
 
     def attempts(self):
         """Ways to read, in order: date formats as the pandas reader tries them; Latin-1 CSV."""

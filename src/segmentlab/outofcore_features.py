@@ -49,9 +49,10 @@ def rfm_features(con: duckdb.DuckDBPyConnection, rfm: RFMFeatures) -> pd.DataFra
     """
     rfm.fit(pd.DataFrame({INVOICE_DATE: [_last_date(con)]}))
     per = con.sql(f"""
-        SELECT customer_id, max(invoice_date) AS last, count(DISTINCT invoice_no) AS invoices,
-               sum(amount) AS spend
-        {_PURCHASES} GROUP BY customer_id ORDER BY customer_id""").df()
+        WITH invoices AS (SELECT customer_id, invoice_no, max(invoice_date) AS last,
+                                 sum(amount) AS spend {_PURCHASES} GROUP BY ALL)
+        SELECT customer_id, max(last) AS last, count(*) AS invoices, sum(spend) AS spend
+        FROM invoices GROUP BY customer_id ORDER BY customer_id""").df()
     last = pd.to_datetime(per["last"]).dt.normalize()
     window_end = last.max() + pd.Timedelta(days=1) if len(last) else rfm.snapshot_date_
     snapshot = max(rfm.snapshot_date_, window_end)
@@ -141,26 +142,34 @@ def _fit_summary(main: pd.Series, last_date: pd.Timestamp) -> pd.DataFrame:
 def _per_customer(con: duckdb.DuckDBPyConnection, behaviour: BehaviourFeatures) -> pd.DataFrame:
     """Line counts and sums per customer with a purchase: spend by weekday and hour band too."""
     if behaviour.weekday_detail:
-        days = {f"spend_share_{d}": f"isodow(invoice_date) = {i + 1}" for i, d in enumerate(_DAYS)}
+        days = {f"spend_share_{d}": f"dow = {i + 1}" for i, d in enumerate(_DAYS)}
     else:
-        days = {"spend_share_weekday": "isodow(invoice_date) < 6",
-                "spend_share_weekend": "isodow(invoice_date) >= 6"}
+        days = {"spend_share_weekday": "dow < 6", "spend_share_weekend": "dow >= 6"}
     # np.digitize: the band is the number of edges at or below the hour.
     band = " + ".join(f"(hour(invoice_date) >= {int(e)})::INT" for e in behaviour.hour_edges)
-    bands = {f"spend_share_{b}": f"{band} = {i}" for i, b in enumerate(_HOUR_BANDS)}
-    bought = "NOT is_return"
-    shares = ", ".join(f"sum(amount) FILTER ({bought} AND {cond}) AS {name}"
+    bands = {f"spend_share_{b}": f"band = {i}" for i, b in enumerate(_HOUR_BANDS)}
+    shares = ", ".join(f"sum(spend) FILTER ({cond}) AS {name}"
                        for name, cond in {**days, **bands}.items())
+    # Lines are first summed per (customer, weekday, band): a few rows per customer, so the
+    # per-customer shares are cheap.
+    per = con.sql(f"""
+        WITH cells AS (
+            SELECT customer_id, isodow(invoice_date) AS dow, {band} AS band, count(*) AS n,
+                   sum(amount) AS spend, sum(unit_price) AS price_sum
+            {_PURCHASES} GROUP BY ALL)
+        SELECT customer_id, sum(n) AS n_lines, sum(spend) AS spend, sum(price_sum) AS price_sum,
+               {shares}
+        FROM cells GROUP BY customer_id ORDER BY customer_id""").df().set_index(CUSTOMER_ID)
+    products = con.sql(f"""
+        SELECT customer_id, count(*) AS n_products
+        FROM (SELECT DISTINCT customer_id, stock_code {_PURCHASES}) GROUP BY customer_id""").df()
     # Returns only count for customers with a purchase, as in BehaviourFeatures._return_rate.
-    return con.sql(f"""
-        SELECT customer_id, count(*) FILTER ({bought}) AS n_lines,
-               sum(amount) FILTER ({bought}) AS spend,
-               sum(unit_price) FILTER ({bought}) AS price_sum,
-               count(DISTINCT stock_code) FILTER ({bought}) AS n_products, {shares},
-               sum(abs(amount)) FILTER (is_return) AS returned
-        FROM kept WHERE customer_id IS NOT NULL
-        GROUP BY customer_id HAVING count(*) FILTER ({bought}) > 0
-        ORDER BY customer_id""").df()
+    returned = con.sql("""
+        SELECT customer_id, sum(abs(amount)) AS returned FROM kept
+        WHERE is_return AND customer_id IS NOT NULL GROUP BY customer_id""").df()
+    per["n_products"] = products.set_index(CUSTOMER_ID)["n_products"]
+    per["returned"] = returned.set_index(CUSTOMER_ID)["returned"]
+    return per.reset_index()
 
 
 def _timing(con: duckdb.DuckDBPyConnection, customers: pd.Index, snapshot: pd.Timestamp,
