@@ -26,7 +26,7 @@ from segmentlab.data import LAYOUTS, OnlineRetailFile
 from segmentlab.features.behaviour import BehaviourFeatures
 from segmentlab.features.rfm import RFMFeatures
 from segmentlab.outofcore import OutOfCoreLines, choose_engine, estimate_lines
-from segmentlab.schema import DataError, SOURCE_COLUMNS
+from segmentlab.schema import SOURCE_COLUMNS, DataError
 from segmentlab.synthetic import SyntheticTransactions
 
 ROOT = Path(__file__).resolve().parents[1]
