@@ -1,4 +1,4 @@
-"""RFM and behaviour features from the cleaned lines that DuckDB holds (see `outofcore`).
+"""RFM and behaviour features from the cleaned lines that DuckDB holds (see `lines`).
 
 SQL reduces the ``kept`` view (cleaned lines: purchases and returns) to sums, counts and
 extremes per customer, per (customer, invoice) and per (customer, day); pandas then applies the
@@ -38,7 +38,7 @@ def rfm_features(con: duckdb.DuckDBPyConnection, rfm: RFMFeatures) -> pd.DataFra
     Parameters
     ----------
     con : DuckDBPyConnection
-        A connection with the ``kept`` view of `outofcore.OutOfCoreLines`.
+        A connection with the ``kept`` view of `OutOfCoreLines`.
     rfm : RFMFeatures
         Fitted in place (its snapshot date).
 
@@ -73,7 +73,7 @@ def behaviour_features(con: duckdb.DuckDBPyConnection,
     Parameters
     ----------
     con : DuckDBPyConnection
-        A connection with the ``kept`` view of `outofcore.OutOfCoreLines`.
+        A connection with the ``kept`` view of `OutOfCoreLines`.
     behaviour : BehaviourFeatures
         Fitted in place (snapshot date, country counts and columns).
 
