@@ -96,6 +96,7 @@ class OutOfCoreLines:
             counts = self._load(source, cleaner)
         source.raise_bad_cells({-step for step in counts if step < 0})
         self.ledger_ = self._ledger(cleaner, counts)
+        self._keep(cleaner)
         self.source_ = self._file.describe()
         return self.ledger_
 
@@ -178,13 +179,18 @@ class OutOfCoreLines:
             raise DataError(f"{self._file.describe()}: the file has a header but no data rows")
         if kept == 0:
             raise DataError(_nothing_left(self._file.describe(), ledger))
+        return ledger
+
+    def _keep(self, cleaner: TransactionCleaner) -> None:
+        """The ``kept`` view: the lines `TransactionCleaner.clean` returns, with ``amount``."""
+        limit = cleaner.max_quantity
+        outlier = "false" if limit is None else f"abs(quantity) > {int(limit)}"
         returns = "is_return" if cleaner.keep_returns else "false"
         self._con.execute(f"""
             CREATE VIEW kept AS
             SELECT customer_id, invoice_no, stock_code, quantity, invoice_date, unit_price,
                    country, {returns} AS is_return, quantity::DOUBLE * unit_price AS amount
             FROM lines WHERE step = 0 AND NOT ({outlier}) AND ({returns} OR NOT is_return)""")
-        return ledger
 
 
 def choose_engine(path: str, engine: str = "auto", max_pandas_lines: int = MAX_PANDAS_LINES) -> str:
