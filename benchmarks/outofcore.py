@@ -44,7 +44,8 @@ def measure(path: Path, memory_limit: str) -> dict:
                         "cpu_seconds": time.process_time() - cpu}
         return result
 
-    with OutOfCoreLines(str(path), memory_limit=memory_limit) as lines:
+    limit = None if memory_limit == "default" else memory_limit
+    with OutOfCoreLines(str(path), memory_limit=limit) as lines:
         ledger = timed("read+clean", lines.clean)
         rfm = timed("rfm", lambda: lines.fit_transform(RFMFeatures()))
         timed("behaviour", lambda: lines.fit_transform(BehaviourFeatures()))
@@ -100,7 +101,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1e6,1e7,1e8", help="comma-separated line counts")
     parser.add_argument("--quick", action="store_true", help="20,000 lines in a temporary dir")
-    parser.add_argument("--memory-limit", default="8GB", help="DuckDB memory_limit")
+    parser.add_argument("--memory-limit", default="default",
+                        help="DuckDB memory_limit, e.g. 8GB; default: half the machine's memory")
     parser.add_argument("--data-dir", default="/tmp/segmentlab-ooc",
                         help="where generated files are written and reused (never the repo)")
     parser.add_argument("--json", help="write the results here")

