@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="1e6,1e7,1e8", help="comma-separated line counts")
     parser.add_argument("--quick", action="store_true", help="20,000 lines in a temporary dir")
     parser.add_argument("--memory-limit", default="default",
-                        help="DuckDB memory_limit, e.g. 8GB; default: half the machine's memory")
+                        help="DuckDB memory_limit, e.g. 8GB; default: a third of the machine's memory")
     parser.add_argument("--data-dir", default="/tmp/segmentlab-ooc",
                         help="where generated files are written and reused (never the repo)")
     parser.add_argument("--json", help="write the results here")

@@ -177,6 +177,22 @@ def test_bad_input_gives_the_pandas_message(tmp_path, mutate, match):
     assert "\n" not in str(duck_error.value)
 
 
+def test_blank_trailing_column(tmp_path):
+    frame = noisy_lines().set_axis(LAYOUTS["Online Retail"], axis=1)
+    frame[""] = None  # a trailing comma on every line: dropped, as pandas drops it
+    path = tmp_path / "trailing.csv"
+    frame.to_csv(path, index=False)
+    assert_same(*both_ways(path))
+    frame.loc[4, ""] = "x"  # a value under the blank header: the pandas message
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError) as pandas_error:
+        OnlineRetailFile(str(path)).read()
+    with pytest.raises(DataError, match="column 9, data row 5: 'x' stands under a blank") as \
+            duck_error, OutOfCoreLines(str(path)) as lines:
+        lines.clean()
+    assert str(duck_error.value) == str(pandas_error.value)
+
+
 def test_nothing_left_after_cleaning_is_one_line(tmp_path):
     frame = noisy_lines().assign(customer_id=pd.NA)
     path = write(frame, tmp_path / "guests.parquet")

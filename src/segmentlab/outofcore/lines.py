@@ -50,7 +50,8 @@ class OutOfCoreLines:
         The cleaning settings; every switch of `TransactionCleaner` is honoured.
     memory_limit : str, optional
         DuckDB's memory limit, e.g. ``"8GB"``; above it, operators spill to ``temp_directory``.
-        None gives half the machine's memory (100 M lines peaked at 9.0 GiB with ``"8GB"``).
+        None gives a third of the machine's memory: on 24 GiB, 100 M lines peaked at 9.0 GiB
+        with ``"8GB"`` and at 12.3 GiB with ``"12GB"``, for the same CPU time.
     threads : int, optional
         DuckDB worker threads; None lets DuckDB use every core.
     temp_directory : str, optional
@@ -82,8 +83,8 @@ class OutOfCoreLines:
         """
         self._file = OnlineRetailFile(self.path)
         self._scratch = Path(tempfile.mkdtemp(prefix="segmentlab-duckdb-", dir=self.temp_directory))
-        half = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**21
-        config = {"memory_limit": self.memory_limit or f"{half}MiB",
+        third = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 3 // 2**20
+        config = {"memory_limit": self.memory_limit or f"{third}MiB",
                   "temp_directory": str(self._scratch)}
         if self.threads is not None:
             config["threads"] = self.threads

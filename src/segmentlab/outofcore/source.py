@@ -26,7 +26,9 @@ from segmentlab.data import (
     _OPTIONAL,
     LAYOUTS,
     OnlineRetailFile,
+    _bad_value,
     _convert,
+    _first,
     _header_key,
 )
 from segmentlab.schema import (
@@ -105,23 +107,26 @@ class Source:
         if not columns:
             return
         for k in sorted(columns):
-            if k > len(SOURCE_COLUMNS):  # a value under a blank header
-                raise DataError(f"{self.file.describe()}: column {k - len(SOURCE_COLUMNS)} holds "
-                                f"values but has no name in the header; expected a name in the "
-                                f"header for every column that holds values")
+            if k > len(SOURCE_COLUMNS):  # a value under a blank header, as _drop_unnamed says it
+                i = k - len(SOURCE_COLUMNS) - 1
+                values = self._column_values(self._column(i))
+                raise _bad_value(f"{self.file.describe()}: column {i + 1}", values,
+                                 _first(pc.is_valid(values)), "stands under a blank header",
+                                 "a name in the header for every column that holds values")
             target = SOURCE_COLUMNS[k - 1]
             name = self._name(target)
-            _convert(target, self._column_values(name), f"{self.file.describe()}: column {name!r}")
+            values = self._column_values(self._column_of(name))
+            _convert(target, values, f"{self.file.describe()}: column {name!r}")  # raises
         raise DataError(f"{self.file.describe()}: column {self._name(SOURCE_COLUMNS[min(columns) - 1])!r}"
                         f" holds values the duckdb engine cannot convert as the pandas reader "
                         f"does; use data.engine=pandas")
 
-    def _column_values(self, name: str) -> pa.ChunkedArray:
+    def _column_values(self, column: str) -> pa.ChunkedArray:
         """One column in file order, typed as the pandas reader gets it (the error path only)."""
         if self.parquet:
-            return pq.read_table(self.file.describe(), columns=[name]).column(name)
+            return pq.read_table(self.file.describe(), columns=[column]).column(column)
         self.con.execute("SET preserve_insertion_order = true")
-        values = self.con.sql(f"SELECT {ident(self._column_of(name))} AS v "
+        values = self.con.sql(f"SELECT {ident(column)} AS v "
                               f"FROM {self.relation()}").to_arrow_table().column("v")
         return pc.cast(values, pa.string())
 
@@ -149,8 +154,9 @@ class Source:
         return next(csv.reader([text]))
 
     def _column(self, i: int) -> str:
+        """Name of header position ``i`` in the relation (CSV blanks get a made-up one)."""
         name = self.header[i]
-        return name if str(name).strip() else f"__blank_{i}"
+        return name if self.parquet or str(name).strip() else f"__blank_{i}"
 
     def _name(self, target: str) -> str:
         return self.names[target]
