@@ -1,7 +1,7 @@
 """Write many synthetic invoice lines to one file, chunk by chunk, without holding them all.
 
-    python benchmarks/make_lines.py N_LINES PATH [--format parquet|csv.gz] [--chunk-lines 1e6]
-                                                  [--seed 42]
+    python benchmarks/make_lines.py N_LINES PATH.parquet|PATH.csv.gz [--chunk-lines 1e6]
+                                                              [--seed 42]
 
 Each chunk is its own ``SyntheticTransactions`` (one customer per 75 lines, seed ``seed + i``),
 so a 100 M-line file is a hundred independent shops over the same calendar year, written one
@@ -99,11 +99,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("n_lines", type=float, help="about this many lines, e.g. 1e8")
     parser.add_argument("path", type=Path)
-    parser.add_argument("--format", default="parquet", choices=["parquet", "csv.gz"])
     parser.add_argument("--chunk-lines", type=float, default=1e6)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
-    done = write(int(args.n_lines), args.path, args.format, int(args.chunk_lines), args.seed,
+    fmt = next((f for f in ("parquet", "csv.gz") if args.path.name.endswith("." + f)), None)
+    if fmt is None:
+        parser.error(f"{args.path}: name the file .parquet or .csv.gz")
+    done = write(int(args.n_lines), args.path, fmt, int(args.chunk_lines), args.seed,
                  progress=True)
     print(f"{args.path}: {done['lines']:,} lines, {done['customers']:,} customers with an id, "
           f"{done['chunks']} chunks, {done['bytes'] / 2**20:,.0f} MiB, {done['seconds']:.0f} s")

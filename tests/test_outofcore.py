@@ -177,6 +177,17 @@ def test_bad_input_gives_the_pandas_message(tmp_path, mutate, match):
     assert "\n" not in str(duck_error.value)
 
 
+def test_parquet_bytes_named_csv_give_the_pandas_message(tmp_path):
+    path = tmp_path / "lines.csv"
+    write(noisy_lines(), tmp_path / "lines.parquet").rename(path)
+    with pytest.raises(DataError) as pandas_error:
+        OnlineRetailFile(str(path)).read()
+    with pytest.raises(DataError, match="binary data in the first line") as duck_error, \
+            OutOfCoreLines(str(path)) as lines:
+        lines.clean()
+    assert str(duck_error.value) == str(pandas_error.value)
+
+
 def test_blank_trailing_column(tmp_path):
     frame = noisy_lines().set_axis(LAYOUTS["Online Retail"], axis=1)
     frame[""] = None  # a trailing comma on every line: dropped, as pandas drops it

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import re
 import zlib
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -139,18 +140,22 @@ class Source:
         return [n for n in names if not (n.startswith("__index_level_") and n.endswith("__"))]
 
     def _csv_header(self) -> list[str]:
+        """The header line, with the pandas reader's checks and messages."""
         opener = gzip.open if is_gzip(self.file.describe()) else open
         with opener(self.file.describe(), "rb") as f:
-            first = b""
-            while not first.strip() and (line := f.readline()):
-                first = line  # blank lines before the header are skipped, as pandas does
-        first = first.rstrip(b"\r\n")
+            head = f.read(1 << 16).lstrip(b"\r\n")
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise DataError(f"{self.file.describe()}: the file is UTF-16 text; save it as UTF-8 CSV")
+        first = head.split(b"\n", 1)[0].rstrip(b"\r")
         if not first.strip():
             raise DataError(f"{self.file.describe()}: the file is empty")
         try:
             text = first.decode("utf-8-sig")
         except UnicodeDecodeError:
             text, self.encoding = first.decode("latin-1"), "latin-1"
+        if re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", text):  # control characters
+            raise DataError(f"{self.file.describe()}: not a CSV text file (binary data in the "
+                            f"first line); expected CSV (plain or gzip), .xlsx or .parquet")
         return next(csv.reader([text]))
 
     def _column(self, i: int) -> str:
