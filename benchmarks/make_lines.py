@@ -29,9 +29,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pv
 import pyarrow.parquet as pq
 
-from segmentlab.data import LAYOUTS
+from segmentlab.data.loading import LAYOUTS
+from segmentlab.data.synthetic import SyntheticTransactions
 from segmentlab.schema import CUSTOMER_ID, INVOICE_NO, SOURCE_COLUMNS
-from segmentlab.synthetic import SyntheticTransactions
 
 LINES_PER_CUSTOMER = 75
 #: Id and invoice-number offset between chunks; a chunk's own ids stay far below it.

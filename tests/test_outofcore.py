@@ -21,13 +21,13 @@ import pyarrow.csv as pv
 import pyarrow.parquet as pq
 import pytest
 
-from segmentlab.cleaning import TransactionCleaner
-from segmentlab.data import LAYOUTS, OnlineRetailFile
+from segmentlab.data.cleaning import TransactionCleaner
+from segmentlab.data.loading import LAYOUTS, OnlineRetailFile
+from segmentlab.data.synthetic import SyntheticTransactions
 from segmentlab.features.behaviour import BehaviourFeatures
 from segmentlab.features.rfm import RFMFeatures
 from segmentlab.outofcore import OutOfCoreLines, choose_engine, estimate_lines
 from segmentlab.schema import SOURCE_COLUMNS, DataError
-from segmentlab.synthetic import SyntheticTransactions
 
 ROOT = Path(__file__).resolve().parents[1]
 

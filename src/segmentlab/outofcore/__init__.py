@@ -8,9 +8,9 @@ step, and the feature frames equal the pandas ones up to float summation order
 (``tests/test_outofcore.py`` proves both on synthetic and real files). `choose_engine` says
 which path a run should take for a file.
 
-``source`` reads and types the file, ``lines`` cleans it, ``features`` summarises it. This
-package imports ``schema``, ``data``, ``cleaning`` and ``features``; nothing imports it but the
-run that chooses the duckdb engine.
+``source`` reads and types the file, ``lines`` cleans it, ``features`` summarises it. May
+import ``schema``, ``customers``, ``data`` and ``features``; nothing imports it but the run that
+chooses the duckdb engine.
 """
 
 from segmentlab.outofcore.lines import ENGINES, MAX_PANDAS_LINES, OutOfCoreLines, choose_engine

@@ -15,8 +15,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from segmentlab.customers import UNKNOWN_COUNTRY
 from segmentlab.features.behaviour import _DAYS, _HOUR_BANDS, _LOGGED, BehaviourFeatures
 from segmentlab.features.rfm import RFMFeatures
+from segmentlab.outofcore.source import quote
 from segmentlab.schema import (
     AMOUNT,
     COUNTRY,
@@ -121,7 +123,8 @@ def _main_country(con: duckdb.DuckDBPyConnection) -> pd.Series:
     """Country on most of each customer's purchase lines, ties alphabetical, by customer."""
     rows = con.sql(f"""
         SELECT customer_id, country FROM (
-            SELECT customer_id, coalesce(country, 'Unspecified') AS country, count(*) AS n
+            SELECT customer_id, coalesce(country, {quote(UNKNOWN_COUNTRY)}) AS country,
+                   count(*) AS n
             {_PURCHASES} GROUP BY ALL)
         QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY n DESC, country) = 1
         ORDER BY customer_id""").df()

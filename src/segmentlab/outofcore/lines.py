@@ -16,8 +16,8 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from segmentlab.cleaning import _BAD_DEBT, TransactionCleaner
-from segmentlab.data import OnlineRetailFile, _nothing_left
+from segmentlab.data.cleaning import _BAD_DEBT, TransactionCleaner
+from segmentlab.data.loading import OnlineRetailFile, _nothing_left
 from segmentlab.outofcore.features import behaviour_features, rfm_features
 from segmentlab.outofcore.source import Attempt, Source, estimate_lines, sql_list
 from segmentlab.schema import (

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from segmentlab.data import (
+from segmentlab.data.loading import (
     _DATE_FORMATS,
     _EXCEL_EPOCH_OFFSET,
     _EXCEL_LAST_DAY,
