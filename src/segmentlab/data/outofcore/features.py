@@ -1,4 +1,4 @@
-"""RFM and behaviour features from the cleaned lines that DuckDB holds (see `lines`).
+"""RFM and behaviour features and the customer summary from the cleaned lines DuckDB holds.
 
 SQL reduces the ``kept`` view (cleaned lines: purchases and returns) to sums, counts and
 extremes per customer, per (customer, invoice) and per (customer, day); pandas then applies the
@@ -6,7 +6,8 @@ pandas feature sets' own formulas to those customer-level numbers. Each feature 
 its own ``fit``, on one summary line per customer that carries all ``fit`` reads: the last
 invoice date of the data and the customer's main country. So what is learnt (snapshot date,
 top countries, column names) cannot drift from the pandas path; the formulas are repeated here
-and ``tests/test_outofcore.py`` holds the two paths equal.
+and ``tests/test_outofcore.py`` holds the two paths equal. The customer summary of segment
+profiles (`segmentlab.customers.customer_summary`) is computed the same way.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from segmentlab.customers import UNKNOWN_COUNTRY
-from segmentlab.features.behaviour import _DAYS, _HOUR_BANDS, _LOGGED, BehaviourFeatures
+from segmentlab.data.outofcore.reading import quote
+from segmentlab.features.behaviour import DAYS, HOUR_BANDS, LOGGED, BehaviourFeatures
 from segmentlab.features.rfm import RFMFeatures
-from segmentlab.outofcore.source import quote
 from segmentlab.schema import (
     AMOUNT,
     COUNTRY,
@@ -29,9 +30,59 @@ from segmentlab.schema import (
     QUANTITY,
     STOCK_CODE,
     UNIT_PRICE,
+    DataError,
 )
 
 _PURCHASES = "FROM kept WHERE NOT is_return AND customer_id IS NOT NULL"
+
+
+def fit_transform(con: duckdb.DuckDBPyConnection, feature_set) -> pd.DataFrame:
+    """``feature_set.fit_transform`` of the lines in ``kept``, for the sets this engine computes.
+
+    Raises
+    ------
+    DataError
+        For any other feature set, naming it.
+    """
+    if isinstance(feature_set, RFMFeatures):
+        return rfm_features(con, feature_set)
+    if isinstance(feature_set, BehaviourFeatures):
+        return behaviour_features(con, feature_set)
+    raise DataError(f"feature set {type(feature_set).__name__} has no out-of-core version "
+                    f"(only RFMFeatures and BehaviourFeatures); use data.engine=pandas")
+
+
+def customer_summary(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """`segmentlab.customers.customer_summary` of the lines in ``kept`` (default snapshot).
+
+    Returns
+    -------
+    DataFrame
+        ``recency_days``, ``frequency``, ``monetary``, ``basket_value``, ``units_per_invoice``,
+        ``return_rate``, ``tenure_days`` and ``country`` per customer with a purchase.
+    """
+    snapshot = _last_date(con).normalize() + pd.Timedelta(days=1)
+    per = con.sql(f"""
+        WITH invoices AS (SELECT customer_id, invoice_no, min(invoice_date) AS first,
+                                 max(invoice_date) AS last, sum(amount) AS spend,
+                                 sum(quantity) AS units {_PURCHASES} GROUP BY ALL)
+        SELECT customer_id, min(first) AS first, max(last) AS last, count(*) AS invoices,
+               sum(spend) AS spend, sum(units) AS units
+        FROM invoices GROUP BY customer_id ORDER BY customer_id""").df().set_index(CUSTOMER_ID)
+    returned = _returned(con).reindex(per.index).fillna(0.0).to_numpy(float)
+    frequency, spend = per["invoices"].astype(float), per["spend"].astype(float)
+    summary = pd.DataFrame({
+        "recency_days": (snapshot - pd.to_datetime(per["last"]).dt.normalize()).dt.days.astype(float),
+        "frequency": frequency,
+        "monetary": spend,
+        "basket_value": spend / frequency,
+        "units_per_invoice": per["units"].astype(float) / frequency,
+        "return_rate": np.clip(returned / np.where(spend > 0, spend, np.inf), 0.0, 1.0),
+        "tenure_days": (snapshot - pd.to_datetime(per["first"]).dt.normalize()).dt.days.astype(float),
+    })
+    summary[COUNTRY] = _main_country(con).reindex(per.index).to_numpy()
+    summary.index = pd.Index(per.index.astype("int64"), name=CUSTOMER_ID)
+    return summary
 
 
 def rfm_features(con: duckdb.DuckDBPyConnection, rfm: RFMFeatures) -> pd.DataFrame:
@@ -84,7 +135,6 @@ def behaviour_features(con: duckdb.DuckDBPyConnection,
     DataFrame
         ``behaviour.get_feature_names_out()`` per customer with a purchase.
     """
-    behaviour._check_params()
     last_date = _last_date(con)
     main = _main_country(con)
     behaviour.fit(_fit_summary(main, last_date))
@@ -110,7 +160,7 @@ def behaviour_features(con: duckdb.DuckDBPyConnection,
     columns["country_other"] = (~known).astype(float)
     features = pd.DataFrame(columns, index=pd.Index(customers.astype("int64"), name=CUSTOMER_ID))
     if behaviour.log:
-        features[_LOGGED] = np.log1p(features[_LOGGED].clip(lower=0))
+        features[LOGGED] = np.log1p(features[LOGGED].clip(lower=0))
     return features[list(behaviour.feature_names_out_)].astype(float)
 
 
@@ -145,12 +195,12 @@ def _fit_summary(main: pd.Series, last_date: pd.Timestamp) -> pd.DataFrame:
 def _per_customer(con: duckdb.DuckDBPyConnection, behaviour: BehaviourFeatures) -> pd.DataFrame:
     """Line counts and sums per customer with a purchase: spend by weekday and hour band too."""
     if behaviour.weekday_detail:
-        days = {f"spend_share_{d}": f"dow = {i + 1}" for i, d in enumerate(_DAYS)}
+        days = {f"spend_share_{d}": f"dow = {i + 1}" for i, d in enumerate(DAYS)}
     else:
         days = {"spend_share_weekday": "dow < 6", "spend_share_weekend": "dow >= 6"}
     # np.digitize: the band is the number of edges at or below the hour.
     band = " + ".join(f"(hour(invoice_date) >= {int(e)})::INT" for e in behaviour.hour_edges)
-    bands = {f"spend_share_{b}": f"band = {i}" for i, b in enumerate(_HOUR_BANDS)}
+    bands = {f"spend_share_{b}": f"band = {i}" for i, b in enumerate(HOUR_BANDS)}
     shares = ", ".join(f"sum(spend) FILTER ({cond}) AS {name}"
                        for name, cond in {**days, **bands}.items())
     # Lines are first summed per (customer, weekday, band): a few rows per customer, so the
@@ -166,13 +216,17 @@ def _per_customer(con: duckdb.DuckDBPyConnection, behaviour: BehaviourFeatures) 
     products = con.sql(f"""
         SELECT customer_id, count(*) AS n_products
         FROM (SELECT DISTINCT customer_id, stock_code {_PURCHASES}) GROUP BY customer_id""").df()
-    # Returns only count for customers with a purchase, as in BehaviourFeatures._return_rate.
+    per["n_products"] = products.set_index(CUSTOMER_ID)["n_products"]
+    per["returned"] = _returned(con)  # only customers with a purchase count, as in return_rate
+    return per.reset_index()
+
+
+def _returned(con: duckdb.DuckDBPyConnection) -> pd.Series:
+    """Value returned per customer (a positive sum), by customer."""
     returned = con.sql("""
         SELECT customer_id, sum(abs(amount)) AS returned FROM kept
         WHERE is_return AND customer_id IS NOT NULL GROUP BY customer_id""").df()
-    per["n_products"] = products.set_index(CUSTOMER_ID)["n_products"]
-    per["returned"] = returned.set_index(CUSTOMER_ID)["returned"]
-    return per.reset_index()
+    return returned.set_index(CUSTOMER_ID)["returned"]
 
 
 def _timing(con: duckdb.DuckDBPyConnection, customers: pd.Index, snapshot: pd.Timestamp,

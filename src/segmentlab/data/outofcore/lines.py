@@ -1,8 +1,10 @@
 """Cleaning out of core: `OutOfCoreLines` holds the cleaned lines of a file in DuckDB.
 
-The steps of `TransactionCleaner` run as one SQL query in the cleaner's order, each line
-counted under the first step that drops it; duplicates are found by grouping the remaining
-lines on every column, which also leaves one row per distinct kept line for the features.
+The file is read twice: once to check every cell as the pandas reader checks it (`cells`), once
+to type and clean it. The steps of `TransactionCleaner` run as one SQL query in the cleaner's
+order, each line counted under the first step that drops it; duplicates are found by grouping the
+remaining lines on every column, which also leaves one row per distinct kept line for the
+features.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from segmentlab.data.cleaning import _BAD_DEBT, TransactionCleaner
-from segmentlab.data.loading import OnlineRetailFile, _nothing_left
-from segmentlab.outofcore.features import behaviour_features, rfm_features
-from segmentlab.outofcore.source import Attempt, Source, estimate_lines, sql_list
+from segmentlab.data.cleaning import BAD_DEBT, TransactionCleaner
+from segmentlab.data.loading import OnlineRetailFile, nothing_left
+from segmentlab.data.outofcore import features
+from segmentlab.data.outofcore.cells import TypedColumns
+from segmentlab.data.outofcore.reading import SourceFile, quote
+from segmentlab.data.sources import PartSummary, Reading
 from segmentlab.schema import (
     COUNTRY,
     CUSTOMER_ID,
@@ -27,16 +31,11 @@ from segmentlab.schema import (
     INVOICE_DATE,
     INVOICE_NO,
     QUANTITY,
-    SOURCE_COLUMNS,
     STOCK_CODE,
     UNIT_PRICE,
     CleaningLedger,
     DataError,
 )
-
-ENGINES = ("pandas", "duckdb", "auto")
-#: ``auto`` reads files up to this many lines with pandas (about 3.7 GiB peak at 10 M lines).
-MAX_PANDAS_LINES = 20_000_000
 
 
 class OutOfCoreLines:
@@ -44,24 +43,31 @@ class OutOfCoreLines:
 
     Parameters
     ----------
-    path : str
-        A ``.parquet``, ``.csv`` or gzip CSV file in the Online Retail or Online Retail II layout.
+    source : OnlineRetailFile or str
+        One ``.parquet``, ``.csv`` or gzip CSV file in the Online Retail or Online Retail II
+        layout; its ``date_format`` and ``dayfirst`` apply as for the pandas reader.
     cleaner : TransactionCleaner, optional
         The cleaning settings; every switch of `TransactionCleaner` is honoured.
     memory_limit : str, optional
-        DuckDB's memory limit, e.g. ``"8GB"``; above it, operators spill to ``temp_directory``.
-        None gives a third of the machine's memory: on 24 GiB, 100 M lines peaked at 9.0 GiB
-        with ``"8GB"`` and at 12.3 GiB with ``"12GB"``, for the same CPU time.
+        DuckDB's memory limit, e.g. ``"8GB"``; above it, operators spill to the scratch
+        directory. None gives a third of the machine's memory.
     threads : int, optional
         DuckDB worker threads; None lets DuckDB use every core.
     temp_directory : str, optional
         Parent of the private scratch directory (deleted by `close`); None uses the system's.
+
+    Attributes
+    ----------
+    ledger_ : CleaningLedger
+        Set by `clean`: equal to the pandas reader's and cleaner's.
+    notes_ : tuple of str
+        Set by `clean`: what the pandas reader says it read (``Dataset.notes``).
     """
 
-    def __init__(self, path: str, cleaner: TransactionCleaner | None = None,
+    def __init__(self, source: OnlineRetailFile | str, cleaner: TransactionCleaner | None = None,
                  memory_limit: str | None = None, threads: int | None = None,
                  temp_directory: str | None = None):
-        self.path = path
+        self.source = source
         self.cleaner = cleaner
         self.memory_limit = memory_limit
         self.threads = threads
@@ -73,36 +79,46 @@ class OutOfCoreLines:
         Returns
         -------
         CleaningLedger
-            Equal to ``TransactionCleaner.clean`` on ``OnlineRetailFile(path).read()``.
+            Equal to ``TransactionCleaner.clean`` of ``OnlineRetailFile.read()``.
 
         Raises
         ------
         DataError
-            One line naming the file (and column and data row for a bad cell), as the pandas
-            reader would; also when cleaning leaves no purchase.
+            The pandas reader's one line for a file it rejects (column, data row and value for a
+            bad cell), also when cleaning leaves no purchase; a one-line request to use the pandas
+            engine for what this engine does not read (several files, workbooks, UTF-16).
         """
-        self._file = OnlineRetailFile(self.path)
-        self._scratch = Path(tempfile.mkdtemp(prefix="segmentlab-duckdb-", dir=self.temp_directory))
-        third = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 3 // 2**20
-        config = {"memory_limit": self.memory_limit or f"{third}MiB",
-                  "temp_directory": str(self._scratch)}
-        if self.threads is not None:
-            config["threads"] = self.threads
-        self._con = duckdb.connect(config=config)
-        self._con.execute("SET enable_progress_bar = false")
+        source = self.source if isinstance(self.source, OnlineRetailFile) else \
+            OnlineRetailFile(str(self.source))
+        if len(source.files) != 1:
+            raise DataError(f"{source.describe()}: the duckdb engine reads one CSV or Parquet file; "
+                            f"several files are read by data.engine=pandas")
         cleaner = self.cleaner if self.cleaner is not None else TransactionCleaner()
+        self._connect()
         _pandas_rules(self._con, cleaner)
-        source = Source(self._file, self._con)
+        file = SourceFile(source.files[0], self._con, self._scratch)
+        typed = TypedColumns(file, source.date_format, source.dayfirst)
         try:
-            counts = self._load(source, cleaner)
+            rows, first, last = typed.check()
         except duckdb.Error as exc:
-            if not source.switch_to_latin1(exc):
-                raise source.unreadable(exc) from None
-            counts = self._load(source, cleaner)
-        source.raise_bad_cells({-step for step in counts if step < 0})
-        self.ledger_ = self._ledger(cleaner, counts)
+            if not file.not_utf8(exc):
+                raise file.read_error(exc) from None
+            file.rewrite_as_utf8()
+            try:
+                rows, first, last = typed.check()
+            except duckdb.Error as again:
+                raise file.read_error(again) from None
+        part = PartSummary(file.path.name, rows, pd.Timestamp(first), pd.Timestamp(last))
+        self.notes_ = Reading((part,), 0, tuple(file.warnings)).notes()
+        self._con.execute("SET preserve_insertion_order = false")  # less memory
+        try:
+            self._con.execute(_load_sql(typed, file.relation(), cleaner))
+        except duckdb.Error as exc:
+            raise file.read_error(exc) from None
+        counts = dict(self._con.execute("SELECT step, sum(copies)::BIGINT FROM lines "
+                                        "GROUP BY step").fetchall())
+        self.ledger_ = self._ledger(cleaner, counts, source.describe())
         self._keep(cleaner)
-        self.source_ = self._file.describe()
         return self.ledger_
 
     def fit_transform(self, feature_set) -> pd.DataFrame:
@@ -118,17 +134,13 @@ class OutOfCoreLines:
         DataFrame
             One row per customer with a purchase, indexed by ``customer_id``.
         """
-        from segmentlab.features.behaviour import BehaviourFeatures
-        from segmentlab.features.rfm import RFMFeatures
+        self._check_cleaned()
+        return features.fit_transform(self._con, feature_set)
 
-        if not hasattr(self, "ledger_"):
-            raise RuntimeError("call clean() before fit_transform()")
-        if isinstance(feature_set, RFMFeatures):
-            return rfm_features(self._con, feature_set)
-        if isinstance(feature_set, BehaviourFeatures):
-            return behaviour_features(self._con, feature_set)
-        raise DataError(f"feature set {type(feature_set).__name__} has no out-of-core version "
-                        f"(only RFMFeatures and BehaviourFeatures); use data.engine=pandas")
+    def customer_summary(self) -> pd.DataFrame:
+        """`segmentlab.customers.customer_summary` of the cleaned lines, computed by DuckDB."""
+        self._check_cleaned()
+        return features.customer_summary(self._con)
 
     def close(self) -> None:
         """Drop the DuckDB database and its scratch directory."""
@@ -145,28 +157,25 @@ class OutOfCoreLines:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _load(self, source: Source, cleaner: TransactionCleaner) -> dict[int, int]:
-        """Fill ``lines``; return rows per step (negative: a bad cell in that source column)."""
-        date_step = -(SOURCE_COLUMNS.index(INVOICE_DATE) + 1)
-        for attempt in source.attempts():
-            try:
-                self._con.execute("SET preserve_insertion_order = false")  # less memory
-                self._con.execute(_load_sql(attempt, cleaner))
-            except duckdb.Error as exc:
-                if source.switch_to_latin1(exc):
-                    return self._load(source, cleaner)
-                raise source.unreadable(exc) from None
-            counts = dict(self._con.execute("SELECT step, sum(copies)::BIGINT FROM lines "
-                                            "GROUP BY step").fetchall())
-            # As the pandas reader does: the next date format that fits, if this one failed.
-            if date_step not in counts or not attempt.retry_on_bad_date:
-                return counts
-        return counts
+    def _connect(self) -> None:
+        self.close()
+        self._scratch = Path(tempfile.mkdtemp(prefix="segmentlab-duckdb-", dir=self.temp_directory))
+        third = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 3 // 2**20
+        config = {"memory_limit": self.memory_limit or f"{third}MiB",
+                  "temp_directory": str(self._scratch)}
+        if self.threads is not None:
+            config["threads"] = self.threads
+        self._con = duckdb.connect(config=config)
+        self._con.execute("SET enable_progress_bar = false")
 
-    def _ledger(self, cleaner: TransactionCleaner, counts: dict[int, int]) -> CleaningLedger:
+    def _check_cleaned(self) -> None:
+        if not hasattr(self, "ledger_") or getattr(self, "_con", None) is None:
+            raise RuntimeError("call clean() first (and before close())")
+
+    def _ledger(self, cleaner: TransactionCleaner, counts: dict[int, int],
+                where: str) -> CleaningLedger:
         """The ledger from the per-step counts and the distinct kept lines."""
-        limit = cleaner.max_quantity
-        outlier = "false" if limit is None else f"abs(quantity) > {int(limit)}"
+        outlier = _outlier(cleaner)
         dup, out, ret, kept = self._con.execute(f"""
             SELECT coalesce(sum(copies - 1), 0), count(*) FILTER ({outlier}),
                    count(*) FILTER (NOT ({outlier}) AND is_return),
@@ -175,47 +184,29 @@ class OutOfCoreLines:
         dropped = {name: int(counts.get(i + 1, 0)) for i, (name, _) in enumerate(_steps(cleaner))}
         if cleaner.drop_duplicates:
             dropped["duplicate"] = int(dup)
-        if limit is not None:
+        if cleaner.max_quantity is not None:
             dropped["quantity_outlier"] = int(out)
         dropped["cancellation_kept_as_return" if cleaner.keep_returns
                 else "cancellation_dropped"] = int(ret)
         ledger = CleaningLedger(int(sum(counts.values())), int(kept), dropped)
-        if ledger.rows_in == 0:
-            raise DataError(f"{self._file.describe()}: the file has a header but no data rows")
         if kept == 0:
-            raise DataError(_nothing_left(self._file.describe(), ledger))
+            raise DataError(nothing_left(where, ledger))
         return ledger
 
     def _keep(self, cleaner: TransactionCleaner) -> None:
         """The ``kept`` view: the lines `TransactionCleaner.clean` returns, with ``amount``."""
-        limit = cleaner.max_quantity
-        outlier = "false" if limit is None else f"abs(quantity) > {int(limit)}"
+        outlier = _outlier(cleaner)
         returns = "is_return" if cleaner.keep_returns else "false"
         self._con.execute(f"""
-            CREATE VIEW kept AS
+            CREATE OR REPLACE VIEW kept AS
             SELECT customer_id, invoice_no, stock_code, quantity, invoice_date, unit_price,
                    country, {returns} AS is_return, quantity::DOUBLE * unit_price AS amount
             FROM lines WHERE step = 0 AND NOT ({outlier}) AND ({returns} OR NOT is_return)""")
 
 
-def choose_engine(path: str, engine: str = "auto", max_pandas_lines: int = MAX_PANDAS_LINES) -> str:
-    """``"pandas"`` or ``"duckdb"`` for reading ``path``.
-
-    Parameters
-    ----------
-    path : str
-        The data file.
-    engine : {"auto", "pandas", "duckdb"}
-        ``auto`` picks DuckDB above ``max_pandas_lines`` lines (counted from the Parquet footer,
-        estimated from the first MiB of a CSV); the other two are returned as they are.
-    max_pandas_lines : int
-        Largest file pandas reads under ``auto``.
-    """
-    if engine not in ENGINES:
-        raise ValueError(f"data.engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if engine != "auto":
-        return engine
-    return "duckdb" if estimate_lines(path) > max_pandas_lines else "pandas"
+def _outlier(cleaner: TransactionCleaner) -> str:
+    limit = cleaner.max_quantity
+    return "false" if limit is None else f"abs(quantity) > {int(limit)}"
 
 
 def _pandas_rules(con: duckdb.DuckDBPyConnection, cleaner: TransactionCleaner) -> None:
@@ -226,7 +217,7 @@ def _pandas_rules(con: duckdb.DuckDBPyConnection, cleaner: TransactionCleaner) -
     """
     codes = {str(c).upper() for c in cleaner.non_product_codes}
     rules = {"pd_upper": (lambda v: v.str.upper(), "VARCHAR"),
-             "pd_bad_debt": (lambda v: v.str.strip().str.lower() == _BAD_DEBT, "BOOLEAN"),
+             "pd_bad_debt": (lambda v: v.str.strip().str.lower() == BAD_DEBT, "BOOLEAN"),
              "pd_non_product": (lambda v: v.str.upper().isin(codes), "BOOLEAN")}
     for name, (rule, kind) in rules.items():
         con.create_function(name, _on_pandas_text(rule), ["VARCHAR"], kind, type="arrow")
@@ -249,9 +240,9 @@ def _steps(cleaner: TransactionCleaner) -> list[tuple[str, str]]:
         # The pandas rule can only hold where the ASCII phrase occurs in some case (no other
         # character lower-cases to these letters), so ILIKE picks the few lines it judges.
         steps.append(("bad_debt", f"""starts_with(invoice_no, 'A') OR CASE
-            WHEN description ILIKE '%{_BAD_DEBT}%' THEN pd_bad_debt(description) ELSE false END"""))
+            WHEN description ILIKE '%{BAD_DEBT}%' THEN pd_bad_debt(description) ELSE false END"""))
     if len(cleaner.non_product_codes) > 0:
-        codes = sql_list({str(c).upper() for c in cleaner.non_product_codes})
+        codes = ", ".join(quote(c) for c in sorted({str(c).upper() for c in cleaner.non_product_codes}))
         steps.append(("non_product_code", f"""CASE WHEN {ascii_only.format(STOCK_CODE)}
             THEN upper(stock_code) IN ({codes}) ELSE pd_non_product(stock_code) END"""))
     if cleaner.drop_non_positive_price:
@@ -261,12 +252,11 @@ def _steps(cleaner: TransactionCleaner) -> list[tuple[str, str]]:
     return steps
 
 
-def _load_sql(attempt: Attempt, cleaner: TransactionCleaner) -> str:
+def _load_sql(typed: TypedColumns, relation: str, cleaner: TransactionCleaner) -> str:
     """``lines``: one row per distinct line that passed steps 1-5 (with its copies), one per
-    other step; bad cells get step ``-k`` for source column ``k`` (1-based)."""
-    bad = [f"WHEN bad_{k} THEN -{k}" for k in attempt.bad]
+    line or group of lines another step took (``step`` is that step's 1-based position)."""
     rules = [f"WHEN {cond} THEN {i}" for i, (_, cond) in enumerate(_steps(cleaner), 1)]
-    step = f"CASE {' '.join(bad + rules)} ELSE 0 END"
+    step = f"CASE {' '.join(rules)} ELSE 0 END"
     code = STOCK_CODE
     if cleaner.uppercase_stock_codes:
         code = f"CASE WHEN strlen({code}) = length({code}) THEN upper({code}) ELSE pd_upper({code}) END"
@@ -278,13 +268,13 @@ def _load_sql(attempt: Attempt, cleaner: TransactionCleaner) -> str:
     blanked = ", ".join(f"CASE WHEN step = 0 THEN {c} END AS {c}" for c in columns)
     kept = ", ".join(c for c in columns if c != DESCRIPTION)
     dedupe = cleaner.drop_duplicates
+    select, joins = typed.select()
     return f"""
         CREATE OR REPLACE TABLE lines AS
-        WITH typed AS (SELECT {attempt.select} FROM {attempt.relation}),
+        WITH typed AS (SELECT *, starts_with({INVOICE_NO}, 'C') AS is_return
+                       FROM (SELECT {select} FROM {relation} r {joins})),
         cased AS (SELECT * REPLACE ({code} AS {STOCK_CODE}) FROM typed),
         flagged AS (SELECT *, {step} AS step FROM cased)
         SELECT step, {kept}, {"count(*)" if dedupe else "1"} AS copies
         FROM (SELECT step, {blanked} FROM flagged)
         {f"GROUP BY step, {', '.join(columns)}" if dedupe else ""}"""
-
-
