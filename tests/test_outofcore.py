@@ -23,10 +23,10 @@ import pytest
 
 from segmentlab.data.cleaning import TransactionCleaner
 from segmentlab.data.loading import LAYOUTS, OnlineRetailFile
+from segmentlab.data.outofcore import OutOfCoreLines, choose_engine, estimate_lines
 from segmentlab.data.synthetic import SyntheticTransactions
 from segmentlab.features.behaviour import BehaviourFeatures
 from segmentlab.features.rfm import RFMFeatures
-from segmentlab.data.outofcore import OutOfCoreLines, choose_engine, estimate_lines
 from segmentlab.schema import SOURCE_COLUMNS, DataError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,7 +2,8 @@
 
 `run` is what ``python run.py`` does for one Hydra job. Every stage that needs more data than
 the file has is skipped with a one-line reason (console, and a ``skipped/<stage>`` tag in
-MLflow) instead of failing the run; only input that cannot be read at all ends with exit 2.
+MLflow) instead of failing the run; only input that cannot be read at all ends with exit 2. A
+file read out of core (``data.engine``) is run by `segmentlab.study.outofcore.run_out_of_core`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import replace
 from segmentlab import vocabulary
 from segmentlab.config import flatten
 from segmentlab.data.loading import load_dataset
+from segmentlab.data.outofcore.engine import choose_engine
 from segmentlab.features.matrix import FeatureResult, compute_features
 from segmentlab.prediction.assess import Assessment, assess_classifiers
 from segmentlab.prediction.model import CustomerSegmentModel
@@ -28,6 +30,10 @@ from segmentlab.study.tuning import TuningError
 
 def run(experiment: Experiment) -> float:
     """Run one experiment (one study when tuning is on) and return its ``objective``."""
+    if choose_engine(experiment.source) == "duckdb":
+        from segmentlab.study.outofcore import run_out_of_core
+
+        return run_out_of_core(experiment)
     tracker = experiment.tracker
     tracker.check()  # an unusable store fails now, not after the long work
     space = tuning.search_space(experiment.config, experiment.choices) if experiment.tuned else {}

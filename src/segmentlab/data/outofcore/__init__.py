@@ -15,6 +15,19 @@ it, ``features`` summarises it, ``engine`` chooses. May import ``schema``, ``cus
 """
 
 from segmentlab.data.outofcore.engine import MAX_PANDAS_LINES, choose_engine, estimate_lines
-from segmentlab.data.outofcore.lines import OutOfCoreLines
 
-__all__ = ["MAX_PANDAS_LINES", "OutOfCoreLines", "choose_engine", "estimate_lines"]
+__all__ = ["MAX_PANDAS_LINES", "CustomerFrames", "OutOfCoreLines", "choose_engine", "estimate_lines",
+           "read_customers"]
+
+
+def __getattr__(name: str):
+    # DuckDB is imported by the runs that use it, not by every run that asks `choose_engine`.
+    if name == "OutOfCoreLines":
+        from segmentlab.data.outofcore.lines import OutOfCoreLines
+
+        return OutOfCoreLines
+    if name in ("CustomerFrames", "read_customers"):
+        from segmentlab.data.outofcore import customers
+
+        return getattr(customers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,13 +1,16 @@
 """RFM and behaviour features and the customer summary from the cleaned lines DuckDB holds.
 
-SQL reduces the ``kept`` view (cleaned lines: purchases and returns) to sums, counts and
-extremes per customer, per (customer, invoice) and per (customer, day); pandas then applies the
-pandas feature sets' own formulas to those customer-level numbers. Each feature set is fitted by
-its own ``fit``, on one summary line per customer that carries all ``fit`` reads: the last
-invoice date of the data and the customer's main country. So what is learnt (snapshot date,
-top countries, column names) cannot drift from the pandas path; the formulas are repeated here
-and ``tests/test_outofcore.py`` holds the two paths equal. The customer summary of segment
-profiles (`segmentlab.customers.customer_summary`) is computed the same way.
+SQL reduces the purchase lines of the ``kept`` view (see `lines`) twice, once for all: to
+``slices`` (customer, invoice, timestamp, country: line count, units, value and price sums; one
+row per invoice in practice) and to the distinct (customer, product) pairs. Everything per
+invoice, per day, per weekday and hour band, per country and per customer is summed from
+``slices``, a few million rows at 100 M lines, instead of from the lines. pandas then applies
+the pandas feature sets' own formulas to these customer-level numbers.
+
+Each feature set is fitted by its own ``fit``, on one summary line per customer that carries all
+``fit`` reads: the last invoice date of the data and the customer's main country. So what is
+learnt (snapshot date, top countries, column names) cannot drift from the pandas path; the
+formulas are repeated here and ``tests/test_outofcore.py`` holds the two paths equal.
 """
 
 from __future__ import annotations
@@ -34,6 +37,24 @@ from segmentlab.schema import (
 )
 
 _PURCHASES = "FROM kept WHERE NOT is_return AND customer_id IS NOT NULL"
+_TABLES = f"""
+    CREATE TABLE IF NOT EXISTS slices AS
+    SELECT customer_id, invoice_key, invoice_date, country_key, count(*) AS lines,
+           sum(quantity)::DOUBLE AS units, sum(amount) AS value, sum(unit_price) AS price_sum
+    {_PURCHASES} GROUP BY ALL;
+    CREATE TABLE IF NOT EXISTS invoices AS
+    SELECT customer_id, invoice_key, sum(lines) AS lines, sum(units) AS units,
+           sum(value) AS value, sum(price_sum) AS price_sum, min(invoice_date) AS first,
+           max(invoice_date) AS last
+    FROM slices GROUP BY ALL;
+    CREATE TABLE IF NOT EXISTS purchasers AS
+    SELECT customer_id, min(first) AS first, max(last) AS last, count(*) AS invoices,
+           sum(value) AS spend, sum(units) AS units, sum(lines) AS n_lines,
+           sum(price_sum) AS price_sum, avg(lines) AS lines_mean, max(lines) AS lines_max,
+           avg(units) AS units_mean, max(units) AS units_max, avg(value) AS value_mean,
+           stddev_pop(value) AS value_std
+    FROM invoices GROUP BY customer_id ORDER BY customer_id;
+"""
 
 
 def fit_transform(con: duckdb.DuckDBPyConnection, feature_set) -> pd.DataFrame:
@@ -52,39 +73,6 @@ def fit_transform(con: duckdb.DuckDBPyConnection, feature_set) -> pd.DataFrame:
                     f"(only RFMFeatures and BehaviourFeatures); use data.engine=pandas")
 
 
-def customer_summary(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """`segmentlab.customers.customer_summary` of the lines in ``kept`` (default snapshot).
-
-    Returns
-    -------
-    DataFrame
-        ``recency_days``, ``frequency``, ``monetary``, ``basket_value``, ``units_per_invoice``,
-        ``return_rate``, ``tenure_days`` and ``country`` per customer with a purchase.
-    """
-    snapshot = _last_date(con).normalize() + pd.Timedelta(days=1)
-    per = con.sql(f"""
-        WITH invoices AS (SELECT customer_id, invoice_no, min(invoice_date) AS first,
-                                 max(invoice_date) AS last, sum(amount) AS spend,
-                                 sum(quantity) AS units {_PURCHASES} GROUP BY ALL)
-        SELECT customer_id, min(first) AS first, max(last) AS last, count(*) AS invoices,
-               sum(spend) AS spend, sum(units) AS units
-        FROM invoices GROUP BY customer_id ORDER BY customer_id""").df().set_index(CUSTOMER_ID)
-    returned = _returned(con).reindex(per.index).fillna(0.0).to_numpy(float)
-    frequency, spend = per["invoices"].astype(float), per["spend"].astype(float)
-    summary = pd.DataFrame({
-        "recency_days": (snapshot - pd.to_datetime(per["last"]).dt.normalize()).dt.days.astype(float),
-        "frequency": frequency,
-        "monetary": spend,
-        "basket_value": spend / frequency,
-        "units_per_invoice": per["units"].astype(float) / frequency,
-        "return_rate": np.clip(returned / np.where(spend > 0, spend, np.inf), 0.0, 1.0),
-        "tenure_days": (snapshot - pd.to_datetime(per["first"]).dt.normalize()).dt.days.astype(float),
-    })
-    summary[COUNTRY] = _main_country(con).reindex(per.index).to_numpy()
-    summary.index = pd.Index(per.index.astype("int64"), name=CUSTOMER_ID)
-    return summary
-
-
 def rfm_features(con: duckdb.DuckDBPyConnection, rfm: RFMFeatures) -> pd.DataFrame:
     """``rfm.fit_transform`` of the lines in ``kept``.
 
@@ -101,22 +89,16 @@ def rfm_features(con: duckdb.DuckDBPyConnection, rfm: RFMFeatures) -> pd.DataFra
         ``recency_days``, ``frequency``, ``monetary`` per customer with a purchase.
     """
     rfm.fit(pd.DataFrame({INVOICE_DATE: [_last_date(con)]}))
-    per = con.sql(f"""
-        WITH invoices AS (SELECT customer_id, invoice_no, max(invoice_date) AS last,
-                                 sum(amount) AS spend {_PURCHASES} GROUP BY ALL)
-        SELECT customer_id, max(last) AS last, count(*) AS invoices, sum(spend) AS spend
-        FROM invoices GROUP BY customer_id ORDER BY customer_id""").df()
+    per = _purchasers(con)
     last = pd.to_datetime(per["last"]).dt.normalize()
     window_end = last.max() + pd.Timedelta(days=1) if len(last) else rfm.snapshot_date_
     snapshot = max(rfm.snapshot_date_, window_end)
     frequency, spend = per["invoices"].astype(float), per["spend"].astype(float)
-    features = pd.DataFrame({
+    return pd.DataFrame({
         "recency_days": (snapshot - last).dt.days.astype(float),
         "frequency": np.log1p(frequency) if rfm.log else frequency,
         "monetary": np.log1p(spend.clip(lower=0)) if rfm.log else spend,
     })
-    features.index = pd.Index(per[CUSTOMER_ID].astype("int64"), name=CUSTOMER_ID)
-    return features
 
 
 def behaviour_features(con: duckdb.DuckDBPyConnection,
@@ -138,18 +120,21 @@ def behaviour_features(con: duckdb.DuckDBPyConnection,
     last_date = _last_date(con)
     main = _main_country(con)
     behaviour.fit(_fit_summary(main, last_date))
-    per = _per_customer(con, behaviour).set_index(CUSTOMER_ID)
+    per = _purchasers(con)
     customers = per.index
     snapshot = max(behaviour.snapshot_date_, last_date.normalize() + pd.Timedelta(days=1))
     spend = per["spend"].to_numpy(float)
-    columns = {**_timing(con, customers, snapshot, behaviour.one_off_gap),
-               **_baskets(con, customers)}
-    columns["n_products"] = per["n_products"].to_numpy(float)
-    columns["unit_price_mean"] = per["price_sum"].to_numpy(float) / np.maximum(per["n_lines"], 1)
-    returned = per["returned"].fillna(0.0).to_numpy(float)
+    columns = _timing(con, customers, snapshot, behaviour.one_off_gap)
+    columns |= {f"basket_{name}": per[name].to_numpy(float) for name in
+                ["lines_mean", "lines_max", "units_mean", "units_max", "value_mean", "value_std"]}
+    columns["n_products"] = _products(con).reindex(customers).to_numpy(float)
+    columns["unit_price_mean"] = (per["price_sum"].to_numpy(float)
+                                  / np.maximum(per["n_lines"].to_numpy(float), 1))
+    returned = _returned(con).reindex(customers).fillna(0.0).to_numpy(float)
     columns["return_rate"] = np.clip(returned / np.where(spend > 0, spend, np.inf), 0.0, 1.0)
-    for name in [c for c in per.columns if c.startswith("spend_share_")]:
-        columns[name] = per[name].fillna(0.0).to_numpy(float) / np.where(spend > 0, spend, 1.0)
+    shares = _shares(con, behaviour).reindex(customers)
+    for name in shares.columns:
+        columns[name] = shares[name].fillna(0.0).to_numpy(float) / np.where(spend > 0, spend, 1.0)
     main = main.reindex(customers).to_numpy()
     home = main == behaviour.home_country
     columns["is_home_country"] = home.astype(float)
@@ -158,10 +143,43 @@ def behaviour_features(con: duckdb.DuckDBPyConnection,
         columns[column] = (main == name).astype(float)
         known |= main == name
     columns["country_other"] = (~known).astype(float)
-    features = pd.DataFrame(columns, index=pd.Index(customers.astype("int64"), name=CUSTOMER_ID))
+    features = pd.DataFrame(columns, index=customers)
     if behaviour.log:
         features[LOGGED] = np.log1p(features[LOGGED].clip(lower=0))
     return features[list(behaviour.feature_names_out_)].astype(float)
+
+
+def customer_summary(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """`segmentlab.customers.customer_summary` of the lines in ``kept`` (default snapshot).
+
+    Returns
+    -------
+    DataFrame
+        ``recency_days``, ``frequency``, ``monetary``, ``basket_value``, ``units_per_invoice``,
+        ``return_rate``, ``tenure_days`` and ``country`` per customer with a purchase.
+    """
+    snapshot = _last_date(con).normalize() + pd.Timedelta(days=1)
+    per = _purchasers(con)
+    returned = _returned(con).reindex(per.index).fillna(0.0).to_numpy(float)
+    frequency, spend = per["invoices"].astype(float), per["spend"].astype(float)
+    summary = pd.DataFrame({
+        "recency_days": (snapshot - pd.to_datetime(per["last"]).dt.normalize()).dt.days.astype(float),
+        "frequency": frequency,
+        "monetary": spend,
+        "basket_value": spend / frequency,
+        "units_per_invoice": per["units"].astype(float) / frequency,
+        "return_rate": np.clip(returned / np.where(spend > 0, spend, np.inf), 0.0, 1.0),
+        "tenure_days": (snapshot - pd.to_datetime(per["first"]).dt.normalize()).dt.days.astype(float),
+    })
+    summary[COUNTRY] = _main_country(con).reindex(per.index).to_numpy()
+    return summary
+
+
+def _purchasers(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Per customer with a purchase: dates, invoices, spend, units and basket statistics."""
+    con.execute(_TABLES)
+    per = con.sql("SELECT * FROM purchasers ORDER BY customer_id").df()
+    return per.set_index(pd.Index(per.pop(CUSTOMER_ID).astype("int64"), name=CUSTOMER_ID))
 
 
 def _last_date(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:
@@ -171,11 +189,12 @@ def _last_date(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:
 
 def _main_country(con: duckdb.DuckDBPyConnection) -> pd.Series:
     """Country on most of each customer's purchase lines, ties alphabetical, by customer."""
+    con.execute(_TABLES)
     rows = con.sql(f"""
         SELECT customer_id, country FROM (
-            SELECT customer_id, coalesce(country, {quote(UNKNOWN_COUNTRY)}) AS country,
-                   count(*) AS n
-            {_PURCHASES} GROUP BY ALL)
+            SELECT customer_id, coalesce(c.country, {quote(UNKNOWN_COUNTRY)}) AS country,
+                   sum(lines) AS n
+            FROM slices JOIN countries c USING (country_key) GROUP BY ALL)
         QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY n DESC, country) = 1
         ORDER BY customer_id""").df()
     return pd.Series(rows[COUNTRY].to_numpy(object), index=rows[CUSTOMER_ID].to_numpy("int64"))
@@ -192,8 +211,8 @@ def _fit_summary(main: pd.Series, last_date: pd.Timestamp) -> pd.DataFrame:
     })
 
 
-def _per_customer(con: duckdb.DuckDBPyConnection, behaviour: BehaviourFeatures) -> pd.DataFrame:
-    """Line counts and sums per customer with a purchase: spend by weekday and hour band too."""
+def _shares(con: duckdb.DuckDBPyConnection, behaviour: BehaviourFeatures) -> pd.DataFrame:
+    """Spend per customer by weekday (or weekday/weekend) and by hour band."""
     if behaviour.weekday_detail:
         days = {f"spend_share_{d}": f"dow = {i + 1}" for i, d in enumerate(DAYS)}
     else:
@@ -201,24 +220,20 @@ def _per_customer(con: duckdb.DuckDBPyConnection, behaviour: BehaviourFeatures) 
     # np.digitize: the band is the number of edges at or below the hour.
     band = " + ".join(f"(hour(invoice_date) >= {int(e)})::INT" for e in behaviour.hour_edges)
     bands = {f"spend_share_{b}": f"band = {i}" for i, b in enumerate(HOUR_BANDS)}
-    shares = ", ".join(f"sum(spend) FILTER ({cond}) AS {name}"
+    shares = ", ".join(f"sum(value) FILTER ({cond}) AS {name}"
                        for name, cond in {**days, **bands}.items())
-    # Lines are first summed per (customer, weekday, band): a few rows per customer, so the
-    # per-customer shares are cheap.
-    per = con.sql(f"""
-        WITH cells AS (
-            SELECT customer_id, isodow(invoice_date) AS dow, {band} AS band, count(*) AS n,
-                   sum(amount) AS spend, sum(unit_price) AS price_sum
-            {_PURCHASES} GROUP BY ALL)
-        SELECT customer_id, sum(n) AS n_lines, sum(spend) AS spend, sum(price_sum) AS price_sum,
-               {shares}
-        FROM cells GROUP BY customer_id ORDER BY customer_id""").df().set_index(CUSTOMER_ID)
-    products = con.sql(f"""
+    return con.sql(f"""
+        SELECT customer_id, {shares}
+        FROM (SELECT customer_id, isodow(invoice_date) AS dow, {band} AS band, value FROM slices)
+        GROUP BY customer_id""").df().set_index(CUSTOMER_ID)
+
+
+def _products(con: duckdb.DuckDBPyConnection) -> pd.Series:
+    """Distinct products bought per customer."""
+    return con.sql(f"""
         SELECT customer_id, count(*) AS n_products
-        FROM (SELECT DISTINCT customer_id, stock_code {_PURCHASES}) GROUP BY customer_id""").df()
-    per["n_products"] = products.set_index(CUSTOMER_ID)["n_products"]
-    per["returned"] = _returned(con)  # only customers with a purchase count, as in return_rate
-    return per.reset_index()
+        FROM (SELECT DISTINCT customer_id, stock_key {_PURCHASES}) GROUP BY customer_id
+        """).df().set_index(CUSTOMER_ID)["n_products"]
 
 
 def _returned(con: duckdb.DuckDBPyConnection) -> pd.Series:
@@ -232,13 +247,12 @@ def _returned(con: duckdb.DuckDBPyConnection) -> pd.Series:
 def _timing(con: duckdb.DuckDBPyConnection, customers: pd.Index, snapshot: pd.Timestamp,
             one_off_gap: str) -> dict[str, np.ndarray]:
     """Tenure and the gaps between distinct purchase days (population std)."""
-    days = con.sql(f"""
-        WITH d AS (SELECT DISTINCT customer_id, invoice_date::DATE AS day {_PURCHASES}),
+    days = con.sql("""
+        WITH d AS (SELECT DISTINCT customer_id, invoice_date::DATE AS day FROM slices),
         g AS (SELECT customer_id, day,
                      day - lag(day) OVER (PARTITION BY customer_id ORDER BY day) AS gap FROM d)
         SELECT customer_id, min(day) AS first_day, avg(gap) AS mean, stddev_pop(gap) AS std
-        FROM g GROUP BY customer_id ORDER BY customer_id""").df().set_index(CUSTOMER_ID)
-    days = days.reindex(customers)
+        FROM g GROUP BY customer_id""").df().set_index(CUSTOMER_ID).reindex(customers)
     first = pd.to_datetime(days["first_day"]).to_numpy().astype("datetime64[D]").astype(np.int64)
     tenure = snapshot.to_datetime64().astype("datetime64[D]").astype(np.int64) - first
     mean, std = days["mean"].to_numpy(float), days["std"].to_numpy(float)
@@ -250,18 +264,3 @@ def _timing(con: duckdb.DuckDBPyConnection, customers: pd.Index, snapshot: pd.Ti
         "purchase_gap_std_days": np.where(one_off, 0.0, std),
         "is_one_off": one_off.astype(float),
     }
-
-
-def _baskets(con: duckdb.DuckDBPyConnection, customers: pd.Index) -> dict[str, np.ndarray]:
-    """Lines, units and value per invoice, summarised per customer."""
-    baskets = con.sql(f"""
-        WITH b AS (SELECT customer_id, invoice_no, count(*) AS lines,
-                          sum(quantity)::DOUBLE AS units, sum(amount) AS value
-                   {_PURCHASES} GROUP BY ALL)
-        SELECT customer_id, avg(lines) AS lines_mean, max(lines) AS lines_max,
-               avg(units) AS units_mean, max(units) AS units_max,
-               avg(value) AS value_mean, stddev_pop(value) AS value_std
-        FROM b GROUP BY customer_id ORDER BY customer_id""").df().set_index(CUSTOMER_ID)
-    baskets = baskets.reindex(customers).astype(float)
-    return {f"basket_{name}": baskets[name].to_numpy() for name in
-            ["lines_mean", "lines_max", "units_mean", "units_max", "value_mean", "value_std"]}

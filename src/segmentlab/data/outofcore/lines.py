@@ -1,10 +1,16 @@
 """Cleaning out of core: `OutOfCoreLines` holds the cleaned lines of a file in DuckDB.
 
-The file is read twice: once to check every cell as the pandas reader checks it (`cells`), once
-to type and clean it. The steps of `TransactionCleaner` run as one SQL query in the cleaner's
-order, each line counted under the first step that drops it; duplicates are found by grouping the
-remaining lines on every column, which also leaves one row per distinct kept line for the
-features.
+The file is read three times: to check every cell as the pandas reader checks it (`cells`), to
+learn the text values (see below), and to type and clean it. The steps of `TransactionCleaner` run
+as one SQL query in the cleaner's order, each line counted under the first step that drops it;
+duplicates are found by grouping the remaining lines on every column, which also leaves one row
+per distinct kept line for the features.
+
+Grouping on text costs twice what grouping on numbers does, so the text columns are grouped by
+their 64-bit hash, once the distinct values of each column are counted and found to have as many
+distinct hashes (else that column is grouped as text): equal lines, and only they, stay equal.
+The features only count invoices and products, so they work on these keys too; countries are
+mapped back to their names by a small table.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import pyarrow as pa
 from segmentlab.data.cleaning import BAD_DEBT, TransactionCleaner
 from segmentlab.data.loading import OnlineRetailFile, nothing_left
 from segmentlab.data.outofcore import features
-from segmentlab.data.outofcore.cells import TypedColumns
+from segmentlab.data.outofcore.cells import TypedColumns, at
 from segmentlab.data.outofcore.reading import SourceFile, quote
 from segmentlab.data.sources import PartSummary, Reading
 from segmentlab.schema import (
@@ -111,8 +117,10 @@ class OutOfCoreLines:
         part = PartSummary(file.path.name, rows, pd.Timestamp(first), pd.Timestamp(last))
         self.notes_ = Reading((part,), 0, tuple(file.warnings)).notes()
         self._con.execute("SET preserve_insertion_order = false")  # less memory
+        cased = _cased_sql(typed, file.relation(), cleaner)
         try:
-            self._con.execute(_load_sql(typed, file.relation(), cleaner))
+            keys = self._keys(cased)
+            self._con.execute(_load_sql(cased, cleaner, keys))
         except duckdb.Error as exc:
             raise file.read_error(exc) from None
         counts = dict(self._con.execute("SELECT step, sum(copies)::BIGINT FROM lines "
@@ -172,6 +180,28 @@ class OutOfCoreLines:
         if not hasattr(self, "ledger_") or getattr(self, "_con", None) is None:
             raise RuntimeError("call clean() first (and before close())")
 
+    def _keys(self, cased: str) -> dict[str, str]:
+        """What each text column is grouped by: its hash where no two of its values share one.
+
+        Also makes the ``countries`` table: every country (and missing) with its key.
+        """
+        text = [INVOICE_NO, STOCK_CODE, DESCRIPTION]
+        counts = ", ".join(f"count(DISTINCT {c}) + max(({c} IS NULL)::INT), count(DISTINCT hash({c}))"
+                           for c in text)
+        *found, countries = self._con.execute(
+            f"SELECT {counts}, list(DISTINCT {COUNTRY}) FROM ({cased})").fetchone()
+        keys = {c: "hash({c})" if found[2 * i] == found[2 * i + 1] else "{c}"
+                for i, c in enumerate(text)}
+        self._con.execute("CREATE OR REPLACE TABLE countries AS SELECT DISTINCT unnest("
+                          "list_append(CAST($countries AS VARCHAR[]), NULL)) AS country",
+                          {"countries": countries or []})
+        n, hashes = self._con.execute("SELECT count(*), count(DISTINCT hash(country)) "
+                                      "FROM countries").fetchone()
+        keys[COUNTRY] = "hash({c})" if n == hashes else "{c}"
+        self._con.execute(f"CREATE OR REPLACE TABLE countries AS SELECT country, "
+                          f"{at(keys[COUNTRY], 'country')} AS country_key FROM countries")
+        return keys
+
     def _ledger(self, cleaner: TransactionCleaner, counts: dict[int, int],
                 where: str) -> CleaningLedger:
         """The ledger from the per-step counts and the distinct kept lines."""
@@ -199,8 +229,8 @@ class OutOfCoreLines:
         returns = "is_return" if cleaner.keep_returns else "false"
         self._con.execute(f"""
             CREATE OR REPLACE VIEW kept AS
-            SELECT customer_id, invoice_no, stock_code, quantity, invoice_date, unit_price,
-                   country, {returns} AS is_return, quantity::DOUBLE * unit_price AS amount
+            SELECT customer_id, invoice_key, stock_key, quantity, invoice_date, unit_price,
+                   country_key, {returns} AS is_return, quantity::DOUBLE * unit_price AS amount
             FROM lines WHERE step = 0 AND NOT ({outlier}) AND ({returns} OR NOT is_return)""")
 
 
@@ -252,29 +282,35 @@ def _steps(cleaner: TransactionCleaner) -> list[tuple[str, str]]:
     return steps
 
 
-def _load_sql(typed: TypedColumns, relation: str, cleaner: TransactionCleaner) -> str:
-    """``lines``: one row per distinct line that passed steps 1-5 (with its copies), one per
-    line or group of lines another step took (``step`` is that step's 1-based position)."""
-    rules = [f"WHEN {cond} THEN {i}" for i, (_, cond) in enumerate(_steps(cleaner), 1)]
-    step = f"CASE {' '.join(rules)} ELSE 0 END"
+def _cased_sql(typed: TypedColumns, relation: str, cleaner: TransactionCleaner) -> str:
+    """The typed lines with ``is_return``, stock codes upper-cased as the cleaner does."""
     code = STOCK_CODE
     if cleaner.uppercase_stock_codes:
         code = f"CASE WHEN strlen({code}) = length({code}) THEN upper({code}) ELSE pd_upper({code}) END"
-    columns = [INVOICE_NO, STOCK_CODE, DESCRIPTION, QUANTITY, INVOICE_DATE, UNIT_PRICE,
-               CUSTOMER_ID, COUNTRY, "is_return"]
+    select, joins = typed.select()
+    return f"""SELECT * REPLACE ({code} AS {STOCK_CODE}), starts_with({INVOICE_NO}, 'C') AS is_return
+               FROM (SELECT {select} FROM {relation} r {joins})"""
+
+
+def _load_sql(cased: str, cleaner: TransactionCleaner, keys: dict[str, str]) -> str:
+    """``lines``: one row per distinct line that passed steps 1-5 (with its copies), one per
+    step for the lines it took (``step`` is that step's 1-based position)."""
+    rules = [f"WHEN {cond} THEN {i}" for i, (_, cond) in enumerate(_steps(cleaner), 1)]
+    step = f"CASE {' '.join(rules)} ELSE 0 END"
+    columns = {"invoice_key": at(keys[INVOICE_NO], INVOICE_NO),
+               "stock_key": at(keys[STOCK_CODE], STOCK_CODE),
+               "description_key": at(keys[DESCRIPTION], DESCRIPTION),
+               QUANTITY: QUANTITY, INVOICE_DATE: INVOICE_DATE, UNIT_PRICE: UNIT_PRICE,
+               CUSTOMER_ID: CUSTOMER_ID, "country_key": at(keys[COUNTRY], COUNTRY),
+               "is_return": "is_return"}
     # Lines dropped by a step are counted, not kept: their columns are blanked, so each step
     # forms one group; the rest group on every column (the description too, though it is not
     # kept), which is the exact duplicate check.
-    blanked = ", ".join(f"CASE WHEN step = 0 THEN {c} END AS {c}" for c in columns)
-    kept = ", ".join(c for c in columns if c != DESCRIPTION)
+    blanked = ", ".join(f"CASE WHEN step = 0 THEN {expr} END AS {name}"
+                        for name, expr in columns.items())
     dedupe = cleaner.drop_duplicates
-    select, joins = typed.select()
     return f"""
         CREATE OR REPLACE TABLE lines AS
-        WITH typed AS (SELECT *, starts_with({INVOICE_NO}, 'C') AS is_return
-                       FROM (SELECT {select} FROM {relation} r {joins})),
-        cased AS (SELECT * REPLACE ({code} AS {STOCK_CODE}) FROM typed),
-        flagged AS (SELECT *, {step} AS step FROM cased)
-        SELECT step, {kept}, {"count(*)" if dedupe else "1"} AS copies
-        FROM (SELECT step, {blanked} FROM flagged)
-        {f"GROUP BY step, {', '.join(columns)}" if dedupe else ""}"""
+        SELECT step, * EXCLUDE (step), {"count(*)" if dedupe else "1"} AS copies
+        FROM (SELECT step, {blanked} FROM (SELECT *, {step} AS step FROM ({cased})))
+        {"GROUP BY ALL" if dedupe else ""}"""
