@@ -103,7 +103,7 @@ class TypedColumns:
                  f"SELECT count(*) AS n, min(CAST({date} AS TIMESTAMP)) AS first, "
                  f"max(CAST({date} AS TIMESTAMP)) AS last"
                  f"{', ' + sums if sums else ''} FROM {self.source.relation()}")
-        groups = self.source.con.sql(query).fetch_arrow_table()
+        groups = self.source.con.sql(query).to_arrow_table()
         found = {name: int(pc.sum(groups.column(name)).as_py() or 0)
                  for name in ["n", *counts]}
         if not distinct:
@@ -203,7 +203,7 @@ class TypedColumns:
         con.execute("SET preserve_insertion_order = true")
         try:
             first = con.sql(f"SELECT {source.columns[INVOICE_DATE]} FROM {source.relation()} "
-                            f"LIMIT 1").fetch_arrow_table().column(0)
+                            f"LIMIT 1").to_arrow_table().column(0)
         finally:
             con.execute("SET preserve_insertion_order = false")
         raw = raw.combine_chunks()
@@ -234,7 +234,7 @@ class TypedColumns:
         column = self.source.columns[target]
         odd = at(self.cells[target].odd, column)
         texts = self.source.con.sql(f"SELECT DISTINCT {column} AS raw FROM {self.source.relation()} "
-                                    f"WHERE {odd}").fetch_arrow_table().column(0).cast(pa.string())
+                                    f"WHERE {odd}").to_arrow_table().column(0).cast(pa.string())
         try:
             values = self._convert(target, texts)
         except DataError:

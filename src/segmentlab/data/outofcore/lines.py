@@ -105,24 +105,17 @@ class OutOfCoreLines:
         file = SourceFile(source.files[0], self._con, self._scratch)
         typed = TypedColumns(file, source.date_format, source.dayfirst)
         try:
-            rows, first, last = typed.check()
+            rows, first, last = self._read(typed, cleaner)
         except duckdb.Error as exc:
-            if not file.not_utf8(exc):
+            if not file.not_utf8(exc):  # DuckDB checks UTF-8 only in the columns a pass reads
                 raise file.read_error(exc) from None
             file.rewrite_as_utf8()
             try:
-                rows, first, last = typed.check()
+                rows, first, last = self._read(typed, cleaner)
             except duckdb.Error as again:
                 raise file.read_error(again) from None
         part = PartSummary(file.path.name, rows, pd.Timestamp(first), pd.Timestamp(last))
         self.notes_ = Reading((part,), 0, tuple(file.warnings)).notes()
-        self._con.execute("SET preserve_insertion_order = false")  # less memory
-        cased = _cased_sql(typed, file.relation(), cleaner)
-        try:
-            keys = self._keys(cased)
-            self._con.execute(_load_sql(cased, cleaner, keys))
-        except duckdb.Error as exc:
-            raise file.read_error(exc) from None
         counts = dict(self._con.execute("SELECT step, sum(copies)::BIGINT FROM lines "
                                         "GROUP BY step").fetchall())
         self.ledger_ = self._ledger(cleaner, counts, source.describe())
@@ -179,6 +172,14 @@ class OutOfCoreLines:
     def _check_cleaned(self) -> None:
         if not hasattr(self, "ledger_") or getattr(self, "_con", None) is None:
             raise RuntimeError("call clean() first (and before close())")
+
+    def _read(self, typed: TypedColumns, cleaner: TransactionCleaner) -> tuple[int, object, object]:
+        """Check the cells, learn the text keys and fill ``lines``; return lines and date range."""
+        rows, first, last = typed.check()
+        self._con.execute("SET preserve_insertion_order = false")  # less memory
+        cased = _cased_sql(typed, typed.source.relation(), cleaner)
+        self._con.execute(_load_sql(cased, cleaner, self._keys(cased)))
+        return rows, first, last
 
     def _keys(self, cased: str) -> dict[str, str]:
         """What each text column is grouped by: its hash where no two of its values share one.

@@ -107,7 +107,7 @@ class SourceFile:
             return blank_is_missing(table).column(0)
         self.con.execute("SET preserve_insertion_order = true")
         try:
-            values = self.con.sql(f"SELECT {name} FROM {self.relation()}").fetch_arrow_table()
+            values = self.con.sql(f"SELECT {name} FROM {self.relation()}").to_arrow_table()
         finally:
             self.con.execute("SET preserve_insertion_order = false")
         return values.column(0).cast(pa.string())
