@@ -23,8 +23,10 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    asking = {"--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c", "--shell-completion"}
     try:  # one-line errors for bad options, keys and values, before Hydra's multi-line ones
-        check_command_line(sys.argv[1:], str(CONFIGS))
+        if not asking & set(sys.argv[1:]):
+            check_command_line(sys.argv[1:], str(CONFIGS))
     except ConfigError as e:
         print(f"segmentlab: config error: {e}", file=sys.stderr)
         sys.exit(2)

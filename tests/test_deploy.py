@@ -59,9 +59,57 @@ def test_predict_and_dynamics_commands_use_the_registered_model(registered, caps
     assert "snapshots" in capsys.readouterr().out
 
 
+def test_recommend_command_lists_products_for_every_customer(registered):
+    tmp, store, path = registered
+    out = tmp / "recs.csv"
+    assert console(["recommend", "--transactions", str(path), "--out", str(out), "--k", "5",
+                    "--tracking-uri", store]) == 0
+    recs = pd.read_csv(out)
+    assert list(recs.columns) == ["customer_id", "rank", "stock_code", "description", "score", "reason"]
+    segments = pd.read_csv(tmp / "segments.csv") if (tmp / "segments.csv").exists() else None
+    assert recs.groupby("customer_id")["rank"].max().le(5).all()
+    assert recs["description"].notna().all() and recs["reason"].str.len().gt(0).all()
+    if segments is not None:  # every customer the model segments gets a list
+        assert set(segments["customer_id"]) == set(recs["customer_id"])
+
+
+def test_the_run_judges_the_recommender_against_both_popularity_baselines(registered):
+    _, store, _ = registered
+    mlflow.set_tracking_uri(store)
+    run = mlflow.search_runs(experiment_names=["segmentlab"]).iloc[0]
+    for key in ["recall_at_10", "popularity_recall_at_10", "segment_popularity_recall_at_10",
+                "hit_rate_at_10", "ndcg_at_10", "coverage"]:
+        assert 0 <= run[f"metrics.recommend/{key}"] <= 1, key
+    products = pd.read_csv(mlflow.artifacts.download_artifacts(
+        f"runs:/{run.run_id}/recommend/segment_products.csv"))
+    assert {"product_lift", "recommended"} <= set(products["kind"])
+
+
 def test_report_shows_the_segments_over_time_section(registered):
     tmp, store, _ = registered
     out = tmp / "report.html"
     assert console(["report", "--out", str(out), "--tracking-uri", store]) == 0
     page = out.read_text()
     assert 'id="segments-over-time"' in page and "Segments over time" in page
+
+
+def test_predict_reports_every_customer_cleaning_removed(registered, capsys):
+    tmp, store, path = registered
+    extra = pd.DataFrame([
+        ["590001", "POST", "POSTAGE", 1, "2011-11-01 10:00", 18.0, 990001, "France"],
+        ["590002", "84879", "BIRD ORNAMENT", 90000, "2011-11-01 11:00", 1.69, 990002, "United Kingdom"],
+        ["C590003", "84879", "BIRD ORNAMENT", -2, "2011-11-01 12:00", 1.69, 990003, "United Kingdom"],
+    ], columns=list(LAYOUT.values()))
+    source = pd.read_csv(path, dtype=str)
+    mixed = tmp / "mixed.csv"
+    pd.concat([source, extra.astype(str)], ignore_index=True).to_csv(mixed, index=False)
+    out = tmp / "mixed_segments.csv"
+    assert console(["predict", "--transactions", str(mixed), "--out", str(out), "--tracking-uri", store]) == 0
+    segments = pd.read_csv(out).set_index("customer_id")
+    ids = pd.to_numeric(source["CustomerID"], errors="coerce").dropna().astype(int)
+    assert set(segments.index) == set(ids) | {990001, 990002, 990003}  # every customer has a row
+    assert segments.loc[990001, "reason"] == "non_product_code"
+    assert segments.loc[990002, "reason"] == "quantity_outlier"
+    assert segments.loc[990003, "reason"] == "cancellation_kept_as_return"
+    assert segments.loc[[990001, 990002, 990003], "segment"].isna().all()
+    assert "removed by cleaning, by reason:" in capsys.readouterr().out

@@ -19,6 +19,7 @@ from conftest import CONFIGS
 from hydra import compose, initialize_config_dir
 from sklearn.pipeline import FeatureUnion
 
+from segmentlab.config import ConfigError
 from segmentlab.customers import customer_summary
 from segmentlab.data.cleaning import TransactionCleaner
 from segmentlab.data.loading import OnlineRetailFile, load_dataset
@@ -120,11 +121,13 @@ def run_py(*overrides: str) -> subprocess.CompletedProcess:
 def test_run_py_with_the_duckdb_engine(lines_file, tmp_path):
     common = [f"data.path={lines_file}", f"cache_dir={tmp_path / 'cache'}"]
     duck = run_py(*common, "data.engine=duckdb")
-    pandas = run_py(*common, "data.engine=pandas", "prediction.enabled=false")
+    pandas = run_py(*common, "data.engine=pandas", "prediction.enabled=false", "recommender=none")
     assert ledger_block(duck.stdout) == ledger_block(pandas.stdout)
     assert f"cleaning ledger for {lines_file} (duckdb):" in duck.stdout
     assert "skipped: prediction: prediction builds features per time window from the lines" \
         in duck.stdout
+    assert "skipped: recommend: recommenders learn from each customer's products" in duck.stdout
+    assert "seconds:   load " in duck.stdout
     # Same features and clustering, so the same segments and scores.
     assert segments(duck.stdout) == segments(pandas.stdout)
     again = run_py(*common, "data.engine=duckdb")
@@ -133,9 +136,10 @@ def test_run_py_with_the_duckdb_engine(lines_file, tmp_path):
     assert segments(again.stdout) == segments(duck.stdout)
 
 
-def segments(stdout: str) -> str:
-    """The segments and scores the run printed."""
-    return stdout.split("\nsegments:")[1].split("\nskipped:")[0].strip()
+def segments(stdout: str) -> list[str]:
+    """The segments and the clustering scores the run printed."""
+    lines = stdout.split("\nsegments:\n")[1].splitlines()
+    return [line for line in lines if line.startswith(("  ", "cluster:"))]
 
 
 def duckdb_config(lines_file: Path, *overrides: str):
@@ -154,14 +158,18 @@ def test_out_of_core_run_skips_and_tunes(lines_file, tmp_path, capsys):
     out = capsys.readouterr().out
     assert np.isfinite(objective) and "best trial" in out
     for stage in ["features: tfidf (TfidfCategoryFeatures) read every invoice line",
-                  "prediction: prediction builds", "dynamics: segments through time"]:
+                  "prediction: prediction builds", "dynamics: segments through time",
+                  "recommend: recommenders learn"]:
         assert f"skipped: {stage}" in out
-    with pytest.raises(TuningError, match="register_model needs the prediction stage"):
+    with pytest.raises(ConfigError, match="register_model needs the prediction stage"):
         run_out_of_core(assemble(duckdb_config(lines_file, "register_model=segmentlab")))
     predicting = duckdb_config(lines_file, "tuning=optuna", "tuning.metrics=[predict/validation_roc_auc]",
                                "tuning.directions=[maximize]")
-    with pytest.raises(TuningError, match="need repurchase validation on the lines"):
+    with pytest.raises(TuningError, match="need validation windows of the lines"):
         run_out_of_core(assemble(predicting))
+    recommending = duckdb_config(lines_file, "tuning=optuna_recommender")
+    with pytest.raises(TuningError, match=r"\['recommend/validation_recall_at_10'\] need validation"):
+        run_out_of_core(assemble(recommending))
 
 
 def test_benchmark_quick_mode_prints_its_table():

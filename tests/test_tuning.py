@@ -238,3 +238,21 @@ def test_reproduce_a_trial_gives_ari_one(tmp_path, capsys):
         assert reproduce(run_id, store) == 0
         out = capsys.readouterr().out
         assert "ARI 1.0000" in out and "agreement: exact" in out
+
+
+def test_recommender_study_tunes_on_the_validation_window(tmp_path):
+    cfg = tuned(tmp_path, "tuning=optuna_recommender", "recommender=cooccurrence", "tuning.n_trials=3",
+                "prediction.enabled=false")
+    objective = run_experiment(cfg, {"clusterer": "kmeans", "recommender": "cooccurrence"}, [])
+    assert math.isfinite(objective)
+    done = trials(tmp_path)
+    values = [t.value for t in done if t.state.name == "COMPLETE"]
+    assert len(values) == 3 and all(0 <= v <= 1 for v in values)
+    assert {k.split(".")[0] for t in done for k in t.params} == {"recommender"}
+
+
+@pytest.mark.parametrize("metric", ["recommend/recall_at_10", "predict/roc_auc"])
+def test_studies_refuse_evaluation_window_objectives(tmp_path, metric):
+    cfg = tuned(tmp_path, f"tuning.metrics=[{metric}]")
+    with pytest.raises(tuning.TuningError, match="evaluation period"):
+        run_experiment(cfg, {"clusterer": "kmeans"}, [])

@@ -99,6 +99,13 @@ def console(argv: list[str] | None = None) -> int:
                      help="registered model or run model URI (default models:/segmentlab/latest)")
     dyn.add_argument("--transactions", required=True, help="a file in any supported layout")
     dyn.add_argument("--out", required=True, help="CSV of early warnings: one row per warned customer")
+    rec = commands.add_parser("recommend", help="product recommendations per customer of a file")
+    rec.add_argument("--model", default="models:/segmentlab/latest",
+                     help="registered model or run model URI (default models:/segmentlab/latest)")
+    rec.add_argument("--transactions", required=True, help="a file in any supported layout")
+    rec.add_argument("--k", type=int, default=10, help="products per customer (default 10)")
+    rec.add_argument("--out", required=True, help="CSV: customer_id, rank, stock_code, description, "
+                                                 "score, reason")
     rpt = commands.add_parser("report", help="interactive HTML report of a study (an MLflow experiment)")
     rpt.add_argument("--experiment", default="segmentlab")
     rpt.add_argument("--out", default="outputs/report.html")
@@ -106,7 +113,7 @@ def console(argv: list[str] | None = None) -> int:
     eda_cmd = commands.add_parser("eda", help="interactive HTML exploratory report of a data file")
     eda_cmd.add_argument("--data", required=True, help="a transactions file in any supported layout")
     eda_cmd.add_argument("--out", default="outputs/eda.html")
-    for sub in (rep, pred, dyn, rpt):
+    for sub in (rep, pred, dyn, rec, rpt):
         sub.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_STORE),
                          help=f"MLflow store holding the run or model (default {DEFAULT_STORE})")
     args = parser.parse_args(argv)
@@ -119,6 +126,10 @@ def console(argv: list[str] | None = None) -> int:
             from segmentlab.study.serving import dynamics
 
             return dynamics(args.model, args.transactions, args.out, args.tracking_uri)
+        if args.command == "recommend":
+            from segmentlab.study.serving import recommend
+
+            return recommend(args.model, args.transactions, args.out, args.tracking_uri, args.k)
         if args.command == "report":
             return report(args.experiment, args.out, args.run, args.tracking_uri)
         if args.command == "eda":

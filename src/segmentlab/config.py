@@ -5,15 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from copy import deepcopy
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.config_store import ConfigStore
 from hydra.utils import instantiate
 from omegaconf import II, DictConfig, OmegaConf
-from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
 
-from segmentlab.settings import DynamicsSettings, EvaluationSettings, PredictionSettings
+from segmentlab.settings import (
+    DynamicsSettings,
+    EvaluationSettings,
+    PredictionSettings,
+    RecommendSettings,
+)
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import FeatureUnion, Pipeline
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
@@ -26,6 +32,7 @@ def register_settings() -> None:
     store.store(group="evaluation", name="default",
                 node=OmegaConf.structured(EvaluationSettings(random_state=II("seed"))))
     store.store(group="prediction", name="default", node=PredictionSettings)
+    store.store(group="recommend", name="default", node=RecommendSettings)
     store.store(group="dynamics", name="default",
                 node=OmegaConf.structured(DynamicsSettings(random_state=II("seed"))))
 
@@ -40,12 +47,16 @@ def build(node: DictConfig) -> Any:
 
 def build_features(cfg: DictConfig) -> FeatureUnion:
     """The selected feature sets, joined side by side with ``<set>__`` column prefixes."""
+    from sklearn.pipeline import FeatureUnion  # scikit-learn loads only when a run builds
+
     parts = [(name, build(node)) for name, node in cfg.features.items()]
     return FeatureUnion(parts).set_output(transform="pandas")
 
 
 def build_prediction_features(cfg: DictConfig) -> FeatureUnion:
     """The feature sets repurchase prediction refits in each time window (``prediction.features``)."""
+    from sklearn.pipeline import FeatureUnion
+
     parts = [(name, build(node)) for name, node in cfg.prediction.features.items()]
     return FeatureUnion(parts).set_output(transform="pandas")
 
@@ -64,6 +75,9 @@ def build_settings(cfg: DictConfig, node: str, kind: type) -> Any:
 
 def build_segmenter(cfg: DictConfig) -> Pipeline:
     """Scaling, the reducer and the clusterer, in that order."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return make_pipeline(StandardScaler(), build(cfg.reducer), build(cfg.clusterer))
 
 
@@ -95,9 +109,11 @@ class ConfigError(Exception):
 
 
 #: Typed settings nodes and their dataclasses.
-SETTINGS = {"evaluation": EvaluationSettings, "prediction": PredictionSettings, "dynamics": DynamicsSettings}
+SETTINGS = {"evaluation": EvaluationSettings, "prediction": PredictionSettings, "dynamics": DynamicsSettings,
+            "recommend": RecommendSettings}
 #: Config nodes whose estimators are checked with scikit-learn's own parameter validation.
-CHECKED_NODES = ["reducer", "clusterer", "classifier", "assigner", "prediction.spend_regressor"]
+CHECKED_NODES = ["reducer", "clusterer", "classifier", "assigner", "prediction.spend_regressor",
+                 "recommender"]
 
 
 def check_command_line(args: list[str], config_dir: str) -> None:
@@ -166,7 +182,7 @@ def _check_estimator_params(cfg: DictConfig) -> None:
             continue
         try:
             estimator = build(node)
-            steps = estimator.steps if isinstance(estimator, Pipeline) else [(None, estimator)]
+            steps = getattr(estimator, "steps", None) or [(None, estimator)]  # a Pipeline's steps
             for _, step in steps:
                 param = _invalid_parameter(step)
                 if param is not None:

@@ -7,8 +7,10 @@ source file had (Online Retail, Online Retail II, the Kaggle CSV) or whether it 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 INVOICE_NO = "invoice_no"
 STOCK_CODE = "stock_code"
@@ -62,6 +64,8 @@ class CleaningLedger:
         return cls(int(d["rows_in"]), int(d["rows_kept"]), {k: int(v) for k, v in d["dropped"].items()})
 
     def to_frame(self) -> pd.DataFrame:
+        import pandas as pd  # schema stays importable without pandas (the command line's start-up)
+
         rows = [("rows_in", self.rows_in), *self.dropped.items(), ("rows_kept", self.rows_kept)]
         frame = pd.DataFrame(rows, columns=["step", "rows"])
         frame["share"] = frame["rows"] / max(self.rows_in, 1)

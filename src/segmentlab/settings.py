@@ -9,6 +9,7 @@ repeat them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,9 @@ class EvaluationSettings:
         Share of customers in each subsample.
     map_method : str
         2-D customer map: ``pca`` (fast) or ``umap`` (~40 s numba compile per process).
+    n_jobs : int
+        Worker processes for the stability refits. 1 by measurement on 2 cores: process start-up
+        and the competition for the second core cost more than the refits (README, benchmarks).
     random_state : int
         Seed of every sample; the run's ``seed`` in a composed config.
     """
@@ -38,6 +42,7 @@ class EvaluationSettings:
     stability_resamples: int = 5
     stability_fraction: float = 0.8
     map_method: str = "pca"
+    n_jobs: int = 1
     random_state: int = 42
 
 
@@ -126,12 +131,9 @@ class DynamicsSettings:
 
     def __post_init__(self) -> None:
         """Fail on a bad value with the config key that holds it."""
-        from segmentlab.dynamics.snapshots import parse_every  # pandas: only when used
-
-        try:
-            parse_every(self.every)
-        except ValueError as e:
-            raise ValueError(f"dynamics.{e}") from None
+        if not re.fullmatch(r"month|quarter|[1-9]\d*d", str(self.every)):
+            raise ValueError(f"dynamics.every must be 'month', 'quarter' or '<N>d' such as '30d', "
+                             f"got {self.every!r}")
         for key, least in (("min_history_days", 0), ("churn_days", 1), ("value_window_days", 1),
                            ("top_warnings", 0), ("n_bootstrap", 0)):
             value = getattr(self, key)
@@ -140,3 +142,25 @@ class DynamicsSettings:
         if isinstance(self.risk_words, str):
             raise ValueError(f"dynamics.risk_words must be a list of words, got {self.risk_words!r}")
         self.risk_words = tuple(self.risk_words)
+
+
+@dataclass
+class RecommendSettings:
+    """How the chosen recommender (``recommender=``) is judged (``recommend.*``; `segmentlab.recommend`).
+
+    Attributes
+    ----------
+    horizon_days : int
+        Products first bought in this many days after the cutoff are what a list should hold.
+    k : int
+        Products recommended per customer (metrics are ``recommend/*_at_<k>``).
+    n_boot : int
+        Customer resamples for the recall intervals.
+    top : int
+        Products and categories listed per segment and kind in ``recommend/segment_products.csv``.
+    """
+
+    horizon_days: int = 90
+    k: int = 10
+    n_boot: int = 200
+    top: int = 10

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 #: Config groups whose choice becomes an MLflow tag, a leaderboard column and part of run names.
-GROUPS = ("data", "features", "reducer", "clusterer", "classifier", "assigner", "cleaning", "tuning")
+GROUPS = ("data", "features", "reducer", "clusterer", "classifier", "assigner", "recommender", "cleaning",
+          "tuning")
 #: Groups that name a run ("kmeans · rfm+behaviour · none") and a study.
 RUN_NAME_GROUPS = ("clusterer", "features", "reducer")
 
@@ -95,6 +96,17 @@ METRICS: tuple[Metric, ...] = (
     _M("products/hit_rate_at_10", MAX, "product hit rate at 10"),
     _M("products/popularity_hit_rate_at_10", MAX, "popularity hit rate at 10"),
     _M("products/silhouette", MAX, "product-category silhouette"),
+    _M("recommend/recall_at_10", MAX, "recommendation recall at 10", summary=True, report=True),
+    _M("recommend/popularity_recall_at_10", MAX, "recall at 10, global popularity", summary=True,
+       report=True),
+    _M("recommend/segment_popularity_recall_at_10", MAX, "recall at 10, segment popularity",
+       summary=True, report=True),
+    _M("recommend/hit_rate_at_10", MAX, "recommendation hit rate at 10", report=True),
+    _M("recommend/ndcg_at_10", MAX, "recommendation NDCG at 10", report=True),
+    _M("recommend/coverage", MAX, "catalogue coverage of the lists", report=True),
+    _M("recommend/validation_recall_at_10", MAX, "validation recall at 10"),
+    _M("recommend/*_at_*", MAX, "recommendation"),
+    _M("recommend/*", None, "recommendation"),
     _M("dynamics/stay_rate", MAX, "stay rate between snapshots", summary=True, report=True),
     _M("dynamics/upgrade_rate", MAX, "upgrade rate", summary=True, report=True),
     _M("dynamics/downgrade_rate", MIN, "downgrade rate", summary=True, report=True),
@@ -193,6 +205,8 @@ ARTIFACTS: tuple[Artifact, ...] = (
     _A("customer_map", "tables/customer_map.csv", report=True),
     _A("predict_importance", "tables/predict_importance.csv", report=True),
     _A("predict_eval_scores", "tables/predict_eval_scores.csv"),
+    _A("recommend_evaluation", "recommend/evaluation.csv", index=False),
+    _A("segment_products", "recommend/segment_products.csv", report=True, index=False),
     _A("dynamics_flows", "dynamics/flows.csv", index=False),
     _A("dynamics_warnings", "dynamics/warnings.csv", index=False),
     _A("dynamics_warning_evaluation", "dynamics/warning_evaluation.csv", index=False),

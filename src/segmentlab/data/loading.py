@@ -294,7 +294,7 @@ class TransactionSource(Protocol):
 
 
 def load_dataset(source: TransactionSource, cleaner: TransactionCleaner,
-                 cache_dir: str | None = "outputs/cache") -> Dataset:
+                 cache_dir: str | None = "outputs/cache", raw: pd.DataFrame | None = None) -> Dataset:
     """Read and clean a source, or take the result from the cache.
 
     Parameters
@@ -305,6 +305,8 @@ def load_dataset(source: TransactionSource, cleaner: TransactionCleaner,
         Its parameters are part of the cache key.
     cache_dir : str or None
         Cache directory; None disables caching.
+    raw : DataFrame, optional
+        What ``source.read()`` returned, when the caller has read it already (it is not read again).
 
     Returns
     -------
@@ -319,7 +321,7 @@ def load_dataset(source: TransactionSource, cleaner: TransactionCleaner,
     cache = FrameCache(cache_dir) if cache_dir is not None else None
     if cache is not None and (cached := _from_cache(cache, key)) is not None:
         return cached
-    raw = source.read()
+    raw = source.read() if raw is None else raw
     reading = getattr(source, "reading_", None)  # sources of several parts say what they read
     transactions, ledger = cleaner.clean(raw)
     if isinstance(reading, Reading) and len(reading.parts) > 1:

@@ -37,11 +37,14 @@ class CustomerSegmentModel:
     dynamics : SegmentTracker or None
         The run's fitted feature sets and segmenter, fitted to follow segments through time
         (`segmentlab.dynamics`): ``segmentlab dynamics`` applies it to new transactions.
+    recommender : fitted recommender or None
+        Fitted on all training lines with the run's segments (`segmentlab.recommend`):
+        ``segmentlab recommend`` lists products per customer, new customers from their segment.
     """
 
     def __init__(self, known: pd.Series, names: dict, assigner: SegmentAssigner,
                  repurchase: RepurchaseModel | None, cleaning: dict, min_repurchase_customers: int = 50,
-                 dynamics=None):
+                 dynamics=None, recommender=None):
         self.known = known
         self.names = dict(names)
         self.assigner = assigner
@@ -49,6 +52,12 @@ class CustomerSegmentModel:
         self.cleaning = dict(cleaning)
         self.min_repurchase_customers = min_repurchase_customers
         self.dynamics = dynamics
+        self.recommender = recommender
+
+    @property
+    def predict_columns(self) -> list[str]:
+        """Columns of `predict`'s output, in order."""
+        return list(OUTPUT_COLUMNS)
 
     def predict(self, transactions: pd.DataFrame) -> pd.DataFrame:
         """One row per purchasing customer, ordered by ``customer_id``: see ``OUTPUT_COLUMNS``."""

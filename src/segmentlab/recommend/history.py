@@ -202,7 +202,8 @@ class _Fallback:
         overall = history.popularity(window_days)
         self.overall = 0.5 * overall / max(overall.max(), 1.0) * (1 - 1e-9)
         self.by_segment = {
-            label: np.where(share > 0, 0.5 + 0.5 * share / share.max(), self.overall)
+            # A segment with nothing bought in the window (share all 0) falls back to the shop's.
+            label: np.where(share > 0, 0.5 + 0.5 * share / max(share.max(), 1e-12), self.overall)
             for label, share in history.segment_popularity(window_days).items()}
 
     def rows(self, labels: np.ndarray) -> np.ndarray:

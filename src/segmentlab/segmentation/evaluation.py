@@ -152,6 +152,7 @@ def stability(
     n_resamples: int = 5,
     sample_fraction: float = 0.8,
     random_state: int = 42,
+    n_jobs: int = 1,
 ) -> dict[str, float]:
     """Agreement between a labelling and refits on seeded subsamples.
 
@@ -174,6 +175,9 @@ def stability(
         Share of rows in each subsample, in (0, 1].
     random_state : int
         Seed of the subsamples.
+    n_jobs : int
+        Worker processes for the refits (joblib); each runs its estimator on one thread. The
+        subsamples are drawn before the refits, so the result does not depend on it.
 
     Returns
     -------
@@ -187,16 +191,26 @@ def stability(
     n = len(labels)
     size = max(2, round(sample_fraction * n))
     rng = np.random.default_rng(random_state)
-    scores = []
-    for _ in range(n_resamples):
-        rows = np.sort(rng.choice(n, size=size, replace=False))
-        subset = X.iloc[rows] if hasattr(X, "iloc") else np.asarray(X)[rows]
-        refit = make_estimator().fit_predict(subset)
-        scores.append(adjusted_rand_score(labels[rows], refit))
+    samples = [np.sort(rng.choice(n, size=size, replace=False)) for _ in range(n_resamples)]
+    if n_jobs == 1:
+        refits = [_refit(make_estimator(), X, rows) for rows in samples]
+    else:
+        from joblib import Parallel, delayed, parallel_config
+
+        with parallel_config(backend="loky", inner_max_num_threads=1):
+            refits = Parallel(n_jobs=min(n_jobs, n_resamples))(
+                delayed(_refit)(make_estimator(), X, rows) for rows in samples)
+    scores = [adjusted_rand_score(labels[rows], refit) for rows, refit in zip(samples, refits, strict=True)]
     return {
         "cluster/stability_ari": float(np.mean(scores)),
         "cluster/stability_ari_std": float(np.std(scores)),
     }
+
+
+def _refit(estimator: BaseEstimator, X, rows: np.ndarray) -> np.ndarray:
+    """Labels of a fresh estimator fitted on the given rows of ``X``."""
+    subset = X.iloc[rows] if hasattr(X, "iloc") else np.asarray(X)[rows]
+    return np.asarray(estimator.fit_predict(subset))
 
 
 def _shares(labels: np.ndarray) -> dict[str, float]:

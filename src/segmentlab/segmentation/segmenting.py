@@ -90,10 +90,13 @@ def cluster_customers(
     )
     if hasattr(clusterer, "bic"):  # Gaussian mixtures: a likelihood criterion comes for free
         metrics.update(evaluation.bic(clusterer, space))
-    if settings.stability_resamples > 0:
+    if settings.stability_resamples > 0 and len(labels) < 3:
+        reasons.append(f"stability needs at least 3 customers, got {len(labels)}")
+    elif settings.stability_resamples > 0:
         metrics.update(evaluation.stability(
             lambda: clone(clusterer), space, labels, n_resamples=settings.stability_resamples,
             sample_fraction=settings.stability_fraction, random_state=settings.random_state,
+            n_jobs=settings.n_jobs,
         ))
     metrics["time/cluster_fit_seconds"] = fit_seconds
     metrics["time/estimator_seconds"] = perf_counter() - start
@@ -134,6 +137,41 @@ def segment_customers(features: pd.DataFrame, segmenter: Pipeline, dataset: Data
     `describe_segments`)."""
     clustering = cluster_customers(features, segmenter, dataset.truth, settings)
     return describe_segments(clustering, features, dataset, settings, summary)
+
+
+#: Estimator parameters that count customers or segments, and must not exceed what the data has.
+_SIZED = ("n_clusters", "n_components", "n_neighbors")
+
+
+def fit_to_customers(segmenter: Pipeline, n_customers: int,
+                     settings: EvaluationSettings | None = None) -> tuple[Pipeline, list[str]]:
+    """The segmenter asking for no more segments (components, neighbours) than the customers allow.
+
+    A small shop can have fewer customers than the configured ``n_clusters``; every stability
+    refit sees ``stability_fraction`` of them. Such counts are lowered to what the smallest fit
+    can hold, and each change is returned as a line for the console and the run's tags.
+
+    Returns
+    -------
+    segmenter : Pipeline
+        The same object, its oversized parameters lowered (``set_params``).
+    notes : list of str
+        E.g. ``"clusterer.n_clusters=6 lowered to 4: 5 customers"``.
+    """
+    settings = settings or EvaluationSettings(random_state=42)
+    smallest = n_customers
+    if settings.stability_resamples > 0:
+        smallest = min(smallest, max(2, round(settings.stability_fraction * n_customers)))
+    limit = max(1, min(n_customers - 1, smallest))
+    notes = []
+    for (_, step), node in zip(segmenter.steps[1:], ("reducer", "clusterer"), strict=False):
+        params = step.get_params(deep=False)
+        for key in _SIZED:
+            value = params.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > limit:
+                step.set_params(**{key: limit})
+                notes.append(f"{node}.{key}={value} lowered to {limit}: {n_customers} customers")
+    return segmenter, notes
 
 
 def project(X: np.ndarray, method: str, random_state: int) -> tuple[np.ndarray, list[str]]:

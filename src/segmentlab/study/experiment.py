@@ -33,7 +33,12 @@ from segmentlab.config import (
 from segmentlab.data.cleaning import TransactionCleaner
 from segmentlab.data.loading import TransactionSource
 from segmentlab.schema import Dataset
-from segmentlab.settings import DynamicsSettings, EvaluationSettings, PredictionSettings
+from segmentlab.settings import (
+    DynamicsSettings,
+    EvaluationSettings,
+    PredictionSettings,
+    RecommendSettings,
+)
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ class Experiment:
         The command-line overrides, logged for reproduction.
     source, cleaner
         Where the invoice lines come from and how they are cleaned.
-    evaluation, prediction, dynamics : settings
+    evaluation, prediction, dynamics, recommend : settings
         Typed settings of the stages (`segmentlab.settings`).
     tracker
         Where results are recorded (`segmentlab.study.tracking.Tracker`).
@@ -67,6 +72,7 @@ class Experiment:
     evaluation: EvaluationSettings
     prediction: PredictionSettings
     dynamics: DynamicsSettings
+    recommend: RecommendSettings
     tracker: Any
     _features: FeatureUnion = field(repr=False)
     _segmenter: Pipeline = field(repr=False)
@@ -74,6 +80,7 @@ class Experiment:
     _assigner: BaseEstimator | None = field(repr=False, default=None)
     _prediction_features: FeatureUnion | None = field(repr=False, default=None)
     _spend_regressor: BaseEstimator | None = field(repr=False, default=None)
+    _recommender: BaseEstimator | None = field(repr=False, default=None)
 
     # --- fresh estimators ------------------------------------------------------------------
     def features(self) -> FeatureUnion:
@@ -100,10 +107,25 @@ class Experiment:
         """The regressor of spend in the horizon, unfitted; None skips the spend target."""
         return None if self._spend_regressor is None else clone(self._spend_regressor)
 
+    def recommender(self) -> BaseEstimator | None:
+        """The chosen recommender, unfitted; None with ``recommender=none``."""
+        return None if self._recommender is None else clone(self._recommender)
+
+    @property
+    def recommender_name(self) -> str:
+        """The ``recommender=`` choice (the class name outside Hydra)."""
+        return self.choices.get("recommender") or type(self._recommender).__name__
+
     # --- values of the config --------------------------------------------------------------
     @property
     def seed(self) -> int:
         return int(self.config.seed)
+
+    @property
+    def threads(self) -> int | None:
+        """Threads per estimator (``threads``); None leaves the libraries' own defaults."""
+        value = self.config.get("threads", 1)
+        return None if value is None else int(value)
 
     @property
     def objective(self) -> str:
@@ -174,6 +196,8 @@ def assemble(cfg: DictConfig, choices: Mapping[str, str] | None = None,
     prediction = build_settings(cfg, "prediction", PredictionSettings)
     evaluation = build_settings(cfg, "evaluation", EvaluationSettings)
     dynamics = build_settings(cfg, "dynamics", DynamicsSettings)
+    recommend = build_settings(cfg, "recommend", RecommendSettings)
+    recommender = cfg.get("recommender")
     classifier = build(cfg.classifier) if "classifier" in cfg else None
     assigner = build(cfg.assigner) if cfg.get("assigner") is not None else classifier
     spend = cfg.prediction.get("spend_regressor") if "prediction" in cfg else None
@@ -186,6 +210,7 @@ def assemble(cfg: DictConfig, choices: Mapping[str, str] | None = None,
         evaluation=evaluation,
         prediction=prediction,
         dynamics=dynamics,
+        recommend=recommend,
         tracker=tracker if tracker is not None else build(cfg.tracking),
         _features=build_features(cfg),
         _segmenter=build_segmenter(cfg),
@@ -193,6 +218,7 @@ def assemble(cfg: DictConfig, choices: Mapping[str, str] | None = None,
         _assigner=assigner,
         _prediction_features=_prediction_features(cfg),
         _spend_regressor=None if spend is None else build(spend),
+        _recommender=build(recommender) if recommender and "_target_" in recommender else None,
     )
 
 

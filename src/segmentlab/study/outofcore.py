@@ -4,31 +4,30 @@
 stay in DuckDB (`segmentlab.data.outofcore`); the run gets the cleaning ledger, the customer
 feature matrix and the customer summary, and clusters, profiles, tunes and records them as `run`
 does. What reads the lines themselves is skipped with a one-line reason (console, and a
-``skipped/<stage>`` tag): prediction, segments through time and feature sets other than rfm and
-behaviour. The customer-level frames are cached under the file's content hash, the cleaning and
-the feature sets, so the next run does not read the file again.
+``skipped/<stage>`` tag): prediction, segments through time, recommendations and feature sets
+other than rfm and behaviour. The customer-level frames are cached under the file's content hash,
+the cleaning and the feature sets, so the next run does not read the file again.
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from time import perf_counter
 
 import pandas as pd
 
 import segmentlab
 from segmentlab.cache import FrameCache, stable_hash
-from segmentlab.config import flatten, resolved
+from segmentlab.config import ConfigError, flatten, resolved
 from segmentlab.features.matrix import FeatureResult
 from segmentlab.schema import CleaningLedger, Dataset
-from segmentlab.segmentation.segmenting import segment_customers
-from segmentlab.study import tuning
+from segmentlab.segmentation.segmenting import fit_to_customers, segment_customers
 from segmentlab.study.experiment import Experiment
 from segmentlab.study.results import draw_figures, gather
 from segmentlab.study.runner import run_name, summary
-from segmentlab.study.trials import TrialEvaluator
-from segmentlab.study.tuning import TuningError
 
 _WHY = "data.engine=duckdb keeps the invoice lines out of memory; use data.engine=pandas"
 
@@ -38,8 +37,13 @@ def run_out_of_core(experiment: Experiment) -> float:
     tracker = experiment.tracker
     tracker.check()
     _check_asks(experiment)
+    if experiment.tuned:  # Optuna loads only for studies
+        from segmentlab.study import tuning
+        from segmentlab.study.trials import TrialEvaluator
     space = tuning.search_space(experiment.config, experiment.choices) if experiment.tuned else {}
-    dataset, features, customers, skipped = load_customers(experiment)
+    seconds: dict[str, float] = {}
+    with _timed(seconds, "load"):  # read, clean and the feature sets: one DuckDB session
+        dataset, features, customers, skipped = load_customers(experiment)
     for note in dataset.notes:
         print(note)
     print(f"cleaning ledger for {dataset.source} (duckdb{', cached' if dataset.cache_hit else ''}):")
@@ -56,14 +60,26 @@ def run_out_of_core(experiment: Experiment) -> float:
         chosen = experiment
         if study is not None:
             tracker.link_study(study)
-            best = tuning.optimize(study, experiment, space, TrialEvaluator(experiment, features, dataset))
+            with _timed(seconds, "tuning"):
+                evaluate = TrialEvaluator(experiment, features, dataset)
+                best = tuning.optimize(study, experiment, space, evaluate)
             print(f"study {study.study_name}: best trial {best.number} {dict(best.params)}")
             chosen = experiment.with_params(best.params)
-        segmentation = segment_customers(features.frame, chosen.segmenter(), dataset,
-                                         chosen.evaluation, summary=customers)
+        segmenter, adjusted = fit_to_customers(chosen.segmenter(), len(features.frame),
+                                               chosen.evaluation)
+        for note in adjusted:
+            print(note)
+        with _timed(seconds, "segment"):
+            segmentation = segment_customers(features.frame, segmenter, dataset,
+                                             chosen.evaluation, summary=customers)
         result = replace(gather(features, segmentation), skipped=skipped)
+        if adjusted:
+            result = replace(result, tags={**result.tags, "segmenter_adjusted": "; ".join(adjusted)})
         if chosen.tracker.records:
-            result = draw_figures(result, segmentation, chosen.evaluation)
+            with _timed(seconds, "figures"):
+                result = draw_figures(result, segmentation, chosen.evaluation)
+        stages = {f"time/{stage}_seconds": value for stage, value in seconds.items()}
+        result = replace(result, metrics={**result.metrics, **stages})
         for stage, reason in result.skipped.items():
             tracker.log_skipped(stage, reason)
         tracker.log_result(result, chosen.resolved_config())
@@ -127,14 +143,29 @@ def _skipped(experiment: Experiment, left_out: dict[str, str]) -> dict[str, str]
         skipped["prediction"] = f"prediction builds features per time window from the lines, and {_WHY}"
     if experiment.dynamics.enabled:
         skipped["dynamics"] = f"segments through time refit the features per window, and {_WHY}"
+    if experiment.recommender() is not None:
+        skipped["recommend"] = f"recommenders learn from each customer's products, and {_WHY}"
     return skipped
 
 
 def _check_asks(experiment: Experiment) -> None:
     """Refuse, before the long work, what cannot run without the lines in memory."""
     if experiment.register_model:
-        raise TuningError(f"register_model needs the prediction stage, which cannot run: {_WHY}")
-    metrics = [m for m in experiment.config.tuning.get("metrics", []) if m.startswith("predict/")]
+        raise ConfigError(f"register_model needs the prediction stage, which cannot run: {_WHY}")
+    metrics = [m for m in experiment.config.tuning.get("metrics", [])
+               if m.startswith(("predict/", "recommend/"))]
     if experiment.tuned and metrics:
-        raise TuningError(f"tuning.metrics {metrics} need repurchase validation on the lines: "
+        from segmentlab.study.tuning import TuningError
+
+        raise TuningError(f"tuning.metrics {metrics} need validation windows of the lines: "
                           f"{_WHY}, or tune on cluster/* metrics")
+
+
+@contextmanager
+def _timed(seconds: dict[str, float], stage: str):
+    """Add the wall seconds of the block to ``seconds[stage]`` (``time/<stage>_seconds``)."""
+    start = perf_counter()
+    try:
+        yield
+    finally:
+        seconds[stage] = seconds.get(stage, 0.0) + perf_counter() - start

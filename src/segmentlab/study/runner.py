@@ -9,35 +9,45 @@ file read out of core (``data.engine``) is run by `segmentlab.study.outofcore.ru
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import replace
+from time import perf_counter
 
 from segmentlab import vocabulary
-from segmentlab.config import flatten
+from segmentlab.config import ConfigError, flatten
 from segmentlab.data.loading import load_dataset
 from segmentlab.data.outofcore.engine import choose_engine
 from segmentlab.features.matrix import FeatureResult, compute_features
-from segmentlab.prediction.assess import Assessment, assess_classifiers
 from segmentlab.prediction.model import CustomerSegmentModel
-from segmentlab.prediction.repurchase import WindowError
-from segmentlab.schema import CUSTOMER_ID, DataError, Dataset
-from segmentlab.segmentation.segmenting import Segmentation, segment_customers
-from segmentlab.study import tuning
+from segmentlab.schema import CUSTOMER_ID, Dataset
+from segmentlab.segmentation.segmenting import Segmentation, fit_to_customers, segment_customers
 from segmentlab.study.experiment import Experiment
 from segmentlab.study.results import RunResult, draw_figures, gather
-from segmentlab.study.trials import TrialEvaluator
-from segmentlab.study.tuning import TuningError
+from segmentlab.study.stages import dynamics_stage, predict_stage, recommend_stage, segment_tracker
 
 
 def run(experiment: Experiment) -> float:
     """Run one experiment (one study when tuning is on) and return its ``objective``."""
-    if choose_engine(experiment.source) == "duckdb":
-        from segmentlab.study.outofcore import run_out_of_core
+    from threadpoolctl import threadpool_limits
 
-        return run_out_of_core(experiment)
+    with threadpool_limits(limits=experiment.threads):  # see ``threads`` in configs/config.yaml
+        if choose_engine(experiment.source) == "duckdb":
+            from segmentlab.study.outofcore import run_out_of_core
+
+            return run_out_of_core(experiment)
+        return _run(experiment)
+
+
+def _run(experiment: Experiment) -> float:
     tracker = experiment.tracker
     tracker.check()  # an unusable store fails now, not after the long work
+    if experiment.tuned:  # Optuna loads only for studies
+        from segmentlab.study import tuning
+        from segmentlab.study.trials import TrialEvaluator
     space = tuning.search_space(experiment.config, experiment.choices) if experiment.tuned else {}
-    dataset = load_dataset(experiment.source, experiment.cleaner, cache_dir=experiment.config.cache_dir)
+    seconds: dict[str, float] = {}
+    with _timed(seconds, "load"):
+        dataset = load_dataset(experiment.source, experiment.cleaner, cache_dir=experiment.config.cache_dir)
     for note in dataset.notes:  # which files and sheets were read, overlaps, decoding warnings
         print(note)
     print(f"cleaning ledger for {dataset.source}{' (cached)' if dataset.cache_hit else ''}:")
@@ -50,15 +60,18 @@ def run(experiment: Experiment) -> float:
     with tracker.run(run_name(experiment), params, experiment.tags, config,
                      list(experiment.overrides), resume_run_id=resume) as run_id:
         tracker.log_data(dataset)
-        features = compute_features(dataset, experiment.features(), *experiment.feature_cache(dataset))
+        with _timed(seconds, "features"):
+            features = compute_features(dataset, experiment.features(), *experiment.feature_cache(dataset))
         tracker.log_features(features)
         chosen = experiment
         if study is not None:
             tracker.link_study(study)
-            best = tuning.optimize(study, experiment, space, TrialEvaluator(experiment, features, dataset))
+            with _timed(seconds, "tuning"):
+                evaluate = TrialEvaluator(experiment, features, dataset)
+                best = tuning.optimize(study, experiment, space, evaluate)
             print(f"study {study.study_name}: best trial {best.number} {dict(best.params)}")
             chosen = experiment.with_params(best.params)
-        segmentation, result = run_stages(chosen, dataset, features)
+        segmentation, result = run_stages(chosen, dataset, features, seconds)
         for stage, reason in result.skipped.items():
             tracker.log_skipped(stage, reason)
         tracker.log_result(result, chosen.resolved_config())
@@ -68,75 +81,49 @@ def run(experiment: Experiment) -> float:
     return float(result.metrics.get(experiment.objective, math.nan))
 
 
-def run_stages(experiment: Experiment, dataset: Dataset,
-               features: FeatureResult) -> tuple[Segmentation, RunResult]:
-    """Segment the customers, then each enabled stage the data allows."""
-    segmentation = segment_customers(features.frame, experiment.segmenter(), dataset,
-                                     experiment.evaluation)
+def run_stages(experiment: Experiment, dataset: Dataset, features: FeatureResult,
+               seconds: dict[str, float] | None = None) -> tuple[Segmentation, RunResult]:
+    """Segment the customers, then each enabled stage the data allows.
+
+    ``seconds`` collects wall seconds per stage; they become ``time/<stage>_seconds`` metrics.
+    """
+    seconds = {} if seconds is None else seconds
+    segmenter, adjusted = fit_to_customers(experiment.segmenter(), len(features.frame),
+                                           experiment.evaluation)
+    for note in adjusted:
+        print(note)
+    with _timed(seconds, "segment"):
+        segmentation = segment_customers(features.frame, segmenter, dataset, experiment.evaluation)
     assessment, skipped = None, {}
     if experiment.prediction.enabled:
-        assessment = predict_stage(experiment, dataset, features, segmentation)
+        with _timed(seconds, "prediction"):
+            assessment = predict_stage(experiment, dataset, features, segmentation)
         if assessment.skipped:
             skipped["prediction"] = assessment.skipped
     result = replace(gather(features, segmentation, assessment), skipped=skipped)
+    if adjusted:
+        result = replace(result, tags={**result.tags, "segmenter_adjusted": "; ".join(adjusted)})
     if experiment.dynamics.enabled:
-        result = dynamics_stage(experiment, dataset, features, segmentation, result)
+        with _timed(seconds, "dynamics_stage"):
+            result = dynamics_stage(experiment, dataset, features, segmentation, result)
+    if experiment.recommender() is not None:
+        with _timed(seconds, "recommend"):
+            result = recommend_stage(experiment, dataset, features, segmentation, result)
     if experiment.tracker.records:
-        result = draw_figures(result, segmentation, experiment.evaluation)
-    return segmentation, result
+        with _timed(seconds, "figures"):
+            result = draw_figures(result, segmentation, experiment.evaluation)
+    stages = {f"time/{stage}_seconds": value for stage, value in seconds.items()}
+    return segmentation, replace(result, metrics={**result.metrics, **stages})
 
 
-def segment_tracker(experiment: Experiment, dataset: Dataset, features: FeatureResult,
-                    segmentation: Segmentation):
-    """The run's fitted feature sets and segmenter, ready to follow segments through time."""
-    from segmentlab.dynamics.tracker import SegmentTracker
-
-    union = features.union if features.union is not None else \
-        experiment.features().fit(dataset.transactions)  # features came from the cache
-    tracker = SegmentTracker(union, segmentation.clustering.segmenter, experiment.dynamics)
-    return tracker.fit(dataset.transactions, segmentation.labels, segmentation.profile)
-
-
-def dynamics_stage(experiment: Experiment, dataset: Dataset, features: FeatureResult,
-                   segmentation: Segmentation, result: RunResult) -> RunResult:
-    """Snapshots, migrations and early warnings (``dynamics.enabled``), or why not."""
-    tracker = segment_tracker(experiment, dataset, features, segmentation)
+@contextmanager
+def _timed(seconds: dict[str, float], stage: str):
+    """Add the wall seconds of the block to ``seconds[stage]``."""
+    start = perf_counter()
     try:
-        dynamics = tracker.track(dataset.transactions, value=_value_at_stake(result))
-    except DataError as e:  # too short a history for two snapshots
-        return replace(result, skipped={**result.skipped, "dynamics": str(e)})
-    sections = {}
-    if experiment.tracker.records:
-        from segmentlab.reports.dynamics import dynamics_section
-
-        sections["dynamics_section"] = dynamics_section(dynamics, top=experiment.dynamics.top_warnings)
-    return replace(result, metrics={**result.metrics, **dynamics.metrics},
-                   tables={**result.tables, **dynamics.tables},
-                   sections={**result.sections, **sections},
-                   models={**result.models, "segment_tracker": tracker})
-
-
-def _value_at_stake(result: RunResult):
-    """Lifetime value per customer when the run estimated it, else None (trailing spend is used)."""
-    value = result.tables.get("customer_value")
-    return None if value is None or "clv_12m" not in value else value["clv_12m"]
-
-
-def predict_stage(experiment: Experiment, dataset: Dataset, features: FeatureResult,
-                  segmentation: Segmentation) -> Assessment:
-    """Segment assignment and repurchase prediction, or why they cannot run on this data."""
-    settings = experiment.prediction
-    try:
-        return assess_classifiers(
-            segmentation, features.frame, dataset, experiment.features(),
-            experiment.prediction_features(), experiment.classifier(), experiment.assigner(),
-            experiment.segmenter, horizon_days=settings.horizon_days, n_rolling=settings.n_rolling,
-            new_customer_invoices=settings.new_customer_invoices,
-            importance_repeats=settings.importance_repeats, surrogate_depth=settings.surrogate_depth,
-            test_size=settings.test_size, spend_regressor=experiment.spend_regressor(),
-            random_state=experiment.seed, fitted=features.union)
-    except WindowError as e:
-        return Assessment(skipped=str(e))
+        yield
+    finally:
+        seconds[stage] = seconds.get(stage, 0.0) + perf_counter() - start
 
 
 def register(experiment: Experiment, dataset: Dataset, features: FeatureResult,
@@ -145,13 +132,14 @@ def register(experiment: Experiment, dataset: Dataset, features: FeatureResult,
     tracker = experiment.tracker
     if "segment_assigner" not in result.models:
         why = result.skipped.get("prediction") or result.tags.get("prediction_skipped") or "it is off"
-        raise TuningError(f"register_model needs the prediction stage, which did not run ({why}); "
+        raise ConfigError(f"register_model needs the prediction stage, which did not run ({why}); "
                           "set prediction.enabled=true and use data with enough history")
     dynamics = result.models.get("segment_tracker") or segment_tracker(experiment, dataset, features,
                                                                       segmentation)
     model = CustomerSegmentModel(result.labels, result.profile["name"].to_dict(),
                                  result.models["segment_assigner"], result.models.get("repurchase"),
-                                 experiment.cleaner.get_params(), dynamics=dynamics)
+                                 experiment.cleaner.get_params(), dynamics=dynamics,
+                                 recommender=result.models.get("recommender"))
     customers = result.labels.index[:60]
     example = dataset.transactions[dataset.transactions[CUSTOMER_ID].isin(customers)]
     version = tracker.register_model(experiment.register_model, model, example,
@@ -161,6 +149,10 @@ def register(experiment: Experiment, dataset: Dataset, features: FeatureResult,
 
         print(f"registered model {experiment.register_model} version {version}")
         tracker.log_report(study_html(tracker.experiment, tracker.tracking_uri, run_id))
+
+
+#: Stages whose wall seconds the console summary shows, in this order.
+STAGES = ("load", "features", "tuning", "segment", "prediction", "dynamics_stage", "recommend", "figures")
 
 
 def run_name(experiment: Experiment) -> str:
@@ -193,6 +185,10 @@ def summary(dataset: Dataset, result: RunResult, run_id: str | None, ui_command:
         lines.append(f"degenerate: {result.tags['degenerate']}")
     for stage, reason in result.skipped.items():
         lines.append(f"skipped: {stage}: {reason}")
+    spent = {stage: result.metrics[f"time/{stage}_seconds"] for stage in STAGES
+             if f"time/{stage}_seconds" in result.metrics}
+    if spent:
+        lines.append(f"{'seconds:':<10} " + "   ".join(f"{k} {v:.1f}" for k, v in spent.items()))
     if run_id:
         lines.append(f"mlflow run {run_id}")
         lines.append(f"open the UI: {ui_command}")

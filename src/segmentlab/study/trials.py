@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from segmentlab.features.matrix import FeatureResult
 from segmentlab.prediction.repurchase import RepurchaseValidation, WindowError
-from segmentlab.schema import Dataset
+from segmentlab.schema import DataError, Dataset
 from segmentlab.segmentation.segmenting import cluster_customers
 from segmentlab.study.experiment import Experiment
 from segmentlab.study.tuning import TrialOutcome, TuningError
@@ -29,11 +29,15 @@ class TrialEvaluator:
 
     def __init__(self, study: Experiment, features: FeatureResult, dataset: Dataset):
         self.features, self.dataset = features, dataset
-        self.recluster = set(study.config.tuning.get("tune", ["clusterer"])) != {"classifier"}
+        tuned = set(study.config.tuning.get("tune", ["clusterer"]))
+        self.recluster = bool(tuned - {"classifier", "recommender"})
         self._clustering = None
-        self.validation = None
-        if any(m.startswith("predict/validation_") for m in study.config.tuning.metrics):
+        metrics = list(study.config.tuning.metrics)
+        self.validation = self.recommendation = None
+        if any(m.startswith("predict/validation_") for m in metrics):
             self.validation = repurchase_validation(study, dataset)
+        if any(m.startswith("recommend/validation_") for m in metrics):
+            self.recommendation = RecommendationValidation(study, dataset)
 
     def __call__(self, trial: Experiment) -> TrialOutcome:
         clustering = self._clustering
@@ -47,7 +51,40 @@ class TrialEvaluator:
         metrics = dict(clustering.metrics)
         if self.validation is not None:
             metrics.update(self.validation.score(trial.classifier(), trial.segmenter))
+        if self.recommendation is not None:
+            metrics.update(self.recommendation.score(trial))
         return TrialOutcome(metrics, None, clustering.labels)
+
+
+class RecommendationValidation:
+    """Scores recommenders one horizon before the evaluation window: what tuning may look at.
+
+    The lists are fitted on the lines before the validation cutoff and judged on the horizon after
+    it, which ends where the evaluation horizon starts; the segments they may blend in are the
+    study's, fitted before the validation cutoff, once per study.
+    """
+
+    def __init__(self, study: Experiment, dataset: Dataset):
+        from segmentlab.recommend.evaluation import recommendation_cutoffs
+        from segmentlab.study.stages import segments_before
+
+        self.transactions, self.settings = dataset.transactions, study.recommend
+        self.cutoff = recommendation_cutoffs(self.transactions, self.settings.horizon_days)[0]
+        try:
+            self.segments = segments_before(study, self.transactions, self.cutoff)
+        except (ValueError, DataError) as e:
+            raise TuningError(f"recommend/validation_* needs history before the validation cutoff "
+                              f"{self.cutoff.date()}: {e}") from None
+
+    def score(self, trial: Experiment) -> dict[str, float]:
+        """``recommend/validation_*`` of the trial's recommender."""
+        from segmentlab.recommend.evaluation import evaluate_recommenders
+
+        evaluation = evaluate_recommenders(self.transactions, {"trial": trial.recommender()}, self.cutoff,
+                                           self.settings.horizon_days, self.settings.k, self.segments,
+                                           n_boot=0, seed=trial.seed)
+        return {key.replace("recommend/", "recommend/validation_", 1): value
+                for key, value in evaluation.metrics("trial").items()}
 
 
 def repurchase_validation(experiment: Experiment, dataset: Dataset) -> RepurchaseValidation:

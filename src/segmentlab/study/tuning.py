@@ -77,20 +77,23 @@ def search_space(cfg: DictConfig, choices: Mapping[str, str]) -> dict[str, BaseD
 def check_metrics(metrics: Sequence[str], tune: Sequence[str]) -> None:
     """Refuse objectives that would let tuning see the evaluation period, or ignore the tuned node.
 
-    ``predict/roc_auc`` and the other ``predict/*`` scores judge the evaluation period; tuning on
-    them would make the reported score optimistic. ``predict/validation_*`` judge the period
-    before it and are what a study may optimise. A classifier study needs one of them: no
-    ``cluster/*`` metric depends on the classifier.
+    ``predict/*`` and ``recommend/*`` scores judge the evaluation period; tuning on them would
+    make the reported scores optimistic. Their ``validation_`` versions judge the period before
+    it and are what a study may optimise. A classifier (recommender) study needs a
+    ``predict/validation_*`` (``recommend/validation_*``) metric: no other metric depends on it.
     """
     for metric in metrics:
-        if metric.startswith("predict/") and not metric.startswith("predict/validation_"):
-            raise TuningError(f"tuning.metrics: '{metric}' is scored on the evaluation period, which "
-                              f"tuning must not see; optimise "
-                              f"'{metric.replace('predict/', 'predict/validation_', 1)}' instead")
-    if "classifier" in tune and not any(m.startswith("predict/validation_") for m in metrics):
-        raise TuningError(f"tuning.tune includes classifier, but tuning.metrics {list(metrics)} does "
-                          "not depend on it; use a predict/validation_* metric "
-                          "(tuning=optuna_classifier sets predict/validation_roc_auc)")
+        for stage in ("predict/", "recommend/"):
+            if metric.startswith(stage) and not metric.startswith(stage + "validation_"):
+                raise TuningError(f"tuning.metrics: '{metric}' is scored on the evaluation period, "
+                                  f"which tuning must not see; optimise "
+                                  f"'{metric.replace(stage, stage + 'validation_', 1)}' instead")
+    for node, stage, preset in (("classifier", "predict/", "optuna_classifier"),
+                                ("recommender", "recommend/", "optuna_recommender")):
+        if node in tune and not any(m.startswith(stage + "validation_") for m in metrics):
+            raise TuningError(f"tuning.tune includes {node}, but tuning.metrics {list(metrics)} does "
+                              f"not depend on it; use a {stage}validation_* metric "
+                              f"(tuning={preset} sets one)")
 
 
 def _siblings(cfg: DictConfig, key: str) -> str:
