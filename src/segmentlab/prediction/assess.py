@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from segmentlab.prediction import assignment
+from segmentlab.prediction.history import HISTORY_DAYS, history_curve
 from segmentlab.prediction.repurchase import evaluate_repurchase
 from segmentlab.schema import Dataset
 from segmentlab.segmentation.evaluation import NOISE
@@ -51,6 +52,7 @@ def assess_classifiers(
     horizon_days: int = 90,
     n_rolling: int = 0,
     new_customer_invoices: int = 1,
+    min_history_days: int = 0,
     importance_repeats: int = 5,
     surrogate_depth: int = 3,
     test_size: float = 0.25,
@@ -77,6 +79,13 @@ def assess_classifiers(
     metrics.update(assignment.new_customer_assignment(
         dataset.transactions, labels, lambda: clone(union), clone(assigner),
         n_first_invoices=new_customer_invoices))
+    curve = history_curve(dataset.transactions, labels, lambda: clone(union), clone(assigner),
+                          days=tuple(sorted({*HISTORY_DAYS, min_history_days} - {0})),
+                          test_size=test_size, random_state=random_state)
+    metrics.update(curve.metrics)
+    metrics.update({"assign/min_history_days": float(min_history_days),
+                    "assign/f1_at_min_history": curve.f1_at(min_history_days),
+                    "assign/suggested_min_history_days": curve.suggested_days()})
     tree_metrics, rules = assignment.surrogate_tree(
         segmentation.summary.select_dtypes("number"), labels, max_depth=surrogate_depth,
         random_state=random_state, names=names)
@@ -89,9 +98,11 @@ def assess_classifiers(
     metrics.update(repurchase.metrics)
     predictors = repurchase.model.features(dataset.transactions)
     tables = {"assign_confusion": result.confusion, "repurchase_features": predictors.head(200),
+              "assign_history": curve.table, "assign_reliability": curve.reliability,
               "segment_rules": pd.DataFrame({"rules": rules.splitlines()}),
               "predict_eval_scores": repurchase.scores,  # per customer: outcome beside prediction
               **{f"predict_{k}": v for k, v in repurchase.tables.items()}}
     fitted_union = fitted if fitted is not None else clone(union).fit(dataset.transactions)
-    models = {"segment_assigner": result.assigner(fitted_union, names), "repurchase": repurchase.model}
+    deployed = result.assigner(fitted_union, names, curve.calibration, min_history_days)
+    models = {"segment_assigner": deployed, "repurchase": repurchase.model}
     return Assessment(metrics, tables, models)

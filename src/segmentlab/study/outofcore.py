@@ -52,8 +52,9 @@ def run_out_of_core(experiment: Experiment) -> float:
              if experiment.tuned else None)
     config = experiment.resolved_config()
     params = {k: v for k, v in flatten(config) if study or not k.startswith("tuning.space.")}
-    resume = tracker.parent_of(study) if study else None
-    with tracker.run(run_name(experiment), params, experiment.tags, config,
+    name = run_name(experiment, dataset.data_hash, study)
+    resume = tracker.parent_of(study, name) if study else None
+    with tracker.run(name, params, experiment.tags, config,
                      list(experiment.overrides), resume_run_id=resume) as run_id:
         tracker.log_data(dataset)
         tracker.log_features(features)

@@ -40,6 +40,7 @@ def predict_stage(experiment: Experiment, dataset: Dataset, features: FeatureRes
             experiment.prediction_features(), experiment.classifier(), experiment.assigner(),
             experiment.segmenter, horizon_days=settings.horizon_days, n_rolling=settings.n_rolling,
             new_customer_invoices=settings.new_customer_invoices,
+            min_history_days=settings.min_history_days,
             importance_repeats=settings.importance_repeats, surrogate_depth=settings.surrogate_depth,
             test_size=settings.test_size, spend_regressor=experiment.spend_regressor(),
             random_state=experiment.seed, fitted=features.union)
