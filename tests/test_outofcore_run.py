@@ -179,3 +179,19 @@ def test_benchmark_quick_mode_prints_its_table():
     header, _, row, *_ = done.stdout.splitlines()
     assert header.split()[:5] == ["lines", "customers", "read+clean", "rfm", "behaviour"]
     assert int(row.split()[0].replace(",", "")) > 10_000 and np.isfinite(float(row.split()[6]))
+
+
+def test_out_of_core_run_is_tracked_like_a_pandas_run(lines_file, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg = duckdb_config(lines_file, "tracking=mlflow", f"tracking.tracking_uri={uri}",
+                        f"tracking.artifact_location={tmp_path}/artifacts")
+    run_out_of_core(assemble(cfg))
+    (run,) = MlflowClient(uri).search_runs(MlflowClient(uri).get_experiment_by_name("segmentlab")
+                                            .experiment_id)
+    dataset = load_dataset(OnlineRetailFile(str(lines_file)), TransactionCleaner(), cache_dir=None)
+    assert run.data.metrics["data/rows_kept"] == dataset.ledger.rows_kept
+    assert run.data.metrics["features/n_columns"] == 34 and "cluster/silhouette" in run.data.metrics
+    assert run.data.tags["skipped/prediction"].startswith("prediction builds features")
+    assert run.data.tags["skipped/recommend"].startswith("recommenders learn")
