@@ -9,7 +9,10 @@ Runs, in this order (see each script's docstring):
 - features.py   every feature set on the real file, cold and cached;
 - stages.py     what each stage of the default run costs on the real file; K-means restarts;
 - baseline.py   the whole run.py command against a plain pandas/scikit-learn script;
-- tuning.py     the 40-trial K-means study: trials per minute and overhead, evaluation.n_jobs.
+- tuning.py     the 40-trial K-means study: trials per minute and overhead, evaluation.n_jobs;
+- outofcore.py  load + clean + RFM + behaviour with DuckDB at 1 M / 10 M / 100 M lines (the full
+                run writes its Parquet files with make_lines.py under /tmp/segmentlab-ooc and
+                takes tens of minutes at 100 M lines).
 ``--quick`` passes ``--quick`` to each (small synthetic data, temporary stores, seconds each;
 what the test suite runs). A script that fails is reported and the others still run; the exit
 status is then 1. Results go to one JSON file (quick: a temporary one unless ``--json``).
@@ -28,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 
-SCRIPTS = ["harness", "scale", "synthetic", "features", "stages", "baseline", "tuning"]
+SCRIPTS = ["harness", "scale", "synthetic", "features", "stages", "baseline", "tuning", "outofcore"]
 
 
 def run_script(name: str, quick: bool, out: Path) -> tuple[int, float, object]:

@@ -33,6 +33,9 @@ HEADERS = {
                 "| segmentlab MB | plain MB | load |",
     "tuning": "| competing processes | evaluation.n_jobs | runs | trials | trials/min | overhead % "
               "| estimator s/trial | K-means fit s/trial | load |",
+    # outofcore.py prints a fixed-width table (its own format), not markdown.
+    "outofcore": "       lines  customers read+clean        rfm  behaviour    summary  total s   cpu s"
+                 "  peak MiB      load engine",
 }
 
 
@@ -49,7 +52,8 @@ def quick_run(tmp_path_factory):
 def test_every_script_is_run():
     import importlib.util
 
-    scripts = {p.stem for p in (ROOT / "benchmarks").glob("*.py")} - {"run"}
+    # make_lines.py writes a file for outofcore.py (which its quick mode runs); it prints no table.
+    scripts = {p.stem for p in (ROOT / "benchmarks").glob("*.py")} - {"run", "make_lines"}
     spec = importlib.util.spec_from_file_location("benchmarks_run", ROOT / "benchmarks" / "run.py")
     run = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(run)
