@@ -5,6 +5,10 @@ catches, not a silent no-op. MLflow is imported on first use (`_mlflow`), so a r
 ``tracking=none`` never loads it; the pyfunc wrappers (`segmentlab.study.pyfunc`) and the
 readers of logged runs (`segmentlab.study.store`) are the only other modules that import it.
 Artifact paths come from `segmentlab.vocabulary`.
+
+Tags go through ``mlflow.set_tags``, never ``mlflow.set_tag``: workers joining one parent run
+write the same tags at the same moment, and on a SQL store only the batch call retries when
+another worker inserted the key first (``set_tag`` fails with a unique-key violation).
 """
 
 from __future__ import annotations
@@ -257,7 +261,7 @@ class MlflowTracker:
 
     def log_features(self, features: FeatureResult) -> None:
         mlflow = _mlflow()
-        mlflow.set_tag("features_cache_hit", str(features.cache_hit).lower())
+        mlflow.set_tags({"features_cache_hit": str(features.cache_hit).lower()})
         mlflow.log_metrics({**_finite(features.metrics), "features/n_columns": features.frame.shape[1],
                             "features/n_customers": features.frame.shape[0]})
         for name, table in features.tables.items():
@@ -307,7 +311,7 @@ class MlflowTracker:
     def log_skipped(self, stage: str, reason: str) -> None:
         """A stage that could not run on this data: a ``skipped/<stage>`` tag with the reason."""
         mlflow = _mlflow()
-        mlflow.set_tag(f"skipped/{stage}", reason[:5000])
+        mlflow.set_tags({f"skipped/{stage}": reason[:5000]})
 
     def log_report(self, html: str) -> None:
         """The study report as an artifact of the active run."""
