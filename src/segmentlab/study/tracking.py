@@ -352,8 +352,13 @@ class MlflowTracker:
         mlflow.set_tags({"study_name": study.study_name, "run_kind": "study"})
 
     def log_trial(self, trial, outcome, config: dict) -> str:
-        """One nested child run per trial: params, metrics, state, failure reason, config, labels."""
+        """One nested child run per trial: params, metrics, state, failure reason, config, labels.
+
+        A worker killed while it logged a trial leaves a half-logged child run (RUNNING, tagged
+        COMPLETE); the worker that then fails the trial deletes it, so each trial has one child.
+        """
         mlflow = _mlflow()
+        _delete_children_of_trial(mlflow.active_run().info.run_id, trial.number)
         failed = outcome.failure is not None
         tags = {"run_kind": "trial", "trial_number": str(trial.number),
                 "trial_state": "FAIL" if failed else "COMPLETE",
@@ -405,6 +410,18 @@ class MlflowTracker:
             if len(complete) >= 2 and len(best.params) >= 2:
                 mlflow.log_figure(vis.plot_param_importances(study, target=target, target_name=metric),
                                   f"tuning/param_importances_{stem}.html")
+
+
+def _delete_children_of_trial(parent_run_id: str, number: int) -> None:
+    """Delete the child runs of ``parent_run_id`` already logged for trial ``number``."""
+    mlflow = _mlflow()
+    client = mlflow.MlflowClient()
+    parent = client.get_run(parent_run_id)
+    found = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and tags.trial_number = '{number}'")
+    for run in found:
+        client.delete_run(run.info.run_id)
 
 
 def _active(client, run_id: str) -> bool:
