@@ -232,26 +232,67 @@ def test_study_report_renders_sorts_and_keeps_names_inert(page, transactions, tm
     path = tmp_path / "study.html"
     path.write_text(study_report(runs, best, title=HOSTILE), encoding="utf-8")
     page.open(path)
-    _check_page(page, STUDY_IDS, 4)
+    _check_page(page, STUDY_IDS, 5)
     assert page.evaluate("window.__pwned === undefined && document.images.length === 0")
     assert HOSTILE in page.evaluate("Array.from(document.querySelectorAll('#segments h3'))"
                                     ".map(h => h.textContent)")
     assert HOSTILE in page.evaluate("Array.from(document.querySelectorAll('#customer-map "
                                     ".legendtext')).map(t => t.textContent)")  # plotly: text too
 
-    assert _column(page, "run_name") == list(runs["run_name"])
+    assert _column(page, "run name") == list(runs["run_name"])
     header = "#leaderboard th:nth-child({})".format(
         page.evaluate("Array.from(document.querySelectorAll('#leaderboard th'))"
-                      ".findIndex(c => c.textContent === 'silhouette')") + 1)
+                      ".findIndex(c => c.textContent === 'silhouette ↑')") + 1)
     page.click(header)
     ascending = runs.sort_values("cluster/silhouette", na_position="last", kind="stable")
-    assert _column(page, "run_name") == list(ascending["run_name"])
+    assert _column(page, "run name") == list(ascending["run_name"])
     assert page.evaluate(f"document.querySelector('{header}').getAttribute('aria-sort')") == "ascending"
     page.click(header)
     descending = runs.sort_values("cluster/silhouette", ascending=False, na_position="last",
                                   kind="stable")
-    assert _column(page, "run_name") == list(descending["run_name"])
-    assert _column(page, "silhouette")[-1] == "–"  # the run without a value stays last
+    assert _column(page, "run name") == list(descending["run_name"])
+    assert _column(page, "silhouette ↑")[-1] == "–"  # the run without a value stays last
+    assert page.errors() == []
+
+
+_PINNED = """(() => { const wrap = document.querySelector('#leaderboard .table-wrap');
+  const pin = wrap.querySelector('tbody td.pin'), last = wrap.querySelector('tbody td:last-child');
+  const before = pin.getBoundingClientRect().left;
+  wrap.scrollLeft = wrap.scrollWidth;
+  const after = pin.getBoundingClientRect().left, box = wrap.getBoundingClientRect();
+  const r = last.getBoundingClientRect();
+  return {scrolls: wrap.scrollWidth > wrap.clientWidth, moved: Math.abs(after - before),
+          lastInView: r.right <= box.right + 1 && r.left >= box.left - 1}; })()"""
+
+
+def test_wide_leaderboard_scrolls_with_the_run_name_pinned(page, transactions, tmp_path):
+    runs, best = make_study(transactions)
+    from segmentlab import vocabulary
+
+    # Every report metric as a column: wider than the page.
+    for i, key in enumerate(vocabulary.shown([m.key for m in vocabulary.METRICS], "report")):
+        runs[key] = 0.1 * i
+    path = tmp_path / "wide.html"
+    path.write_text(study_report(runs, best), encoding="utf-8")
+    page.open(path)
+    state = page.evaluate(_PINNED)
+    assert state == {"scrolls": True, "moved": 0, "lastInView": True}
+    # The page itself does not scroll sideways: the table does.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_assignment_section_and_name_figures_are_shown(page, transactions, tmp_path):
+    runs, best = make_study(transactions)
+    path = tmp_path / "study.html"
+    path.write_text(study_report(runs, best), encoding="utf-8")
+    page.open(path)
+    traces = page.evaluate("Array.from(document.querySelectorAll('#assignment .legendtext'))"
+                           ".map(t => t.textContent)")
+    assert traces == ["macro F1", "accuracy", "mean calibrated confidence",
+                      "mean raw classifier probability", "minimum history to assign (120 days)"]
+    visible = page.evaluate("Array.from(document.querySelectorAll('.segment .why li'))"
+                            ".filter(li => li.getBoundingClientRect().height > 0).length")
+    assert visible == sum(len([x for x in b.split(chr(10)) if x]) for b in best.profile["name_basis"])
     assert page.errors() == []
 
 

@@ -91,3 +91,17 @@ def test_run_py_exits_2_on_a_config_error():
     done = subprocess.run([sys.executable, str(CONFIGS.parent / "run.py"), "clusterer=kmean"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "kmean" in done.stderr
+
+
+@pytest.mark.parametrize("feature_set", FEATURE_SETS)
+def test_every_feature_column_has_a_human_label(feature_set, transactions):
+    from segmentlab.vocabulary import feature_label
+
+    (name, part), = build_features(compose_config(f"features=[{feature_set}]")).transformer_list
+    if feature_set == "behaviour":  # its country columns are learnt in fit
+        part.fit(transactions)
+    columns = [f"{name}__{c}" for c in part.get_feature_names_out()]
+    labels = {c: feature_label(c) for c in columns}
+    assert all(label != column for column, label in labels.items()), labels
+    assert len(set(labels.values())) == len(labels)  # no two columns read the same
+    assert feature_label("segment_3") == "in segment 3 of the repurchase window's clustering"

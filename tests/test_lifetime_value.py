@@ -117,10 +117,9 @@ def test_bad_settings_give_one_line_errors(transactions, params, message):
 @pytest.mark.real_data
 @pytest.mark.skipif(real_data_path() is None, reason="SEGMENTLAB_DATA is not set")
 def test_real_file_at_the_september_cutoff(tmp_path):
-    from segmentlab.cleaning import TransactionCleaner
-
-    from segmentlab.data import OnlineRetailFile, load_dataset
-    from segmentlab.prediction import cutoff_frame
+    from segmentlab.data.cleaning import TransactionCleaner
+    from segmentlab.data.loading import OnlineRetailFile, load_dataset
+    from segmentlab.prediction.windows import cutoff_frame
 
     transactions = load_dataset(OnlineRetailFile(real_data_path()), TransactionCleaner(),
                                 cache_dir=tmp_path).transactions

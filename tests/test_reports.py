@@ -10,17 +10,19 @@ import pandas as pd
 import pytest
 from plotly.offline import get_plotlyjs
 
+from segmentlab import vocabulary
 from segmentlab.customers import customer_summary
 from segmentlab.reports.eda import SECTIONS as EDA_SECTIONS
 from segmentlab.reports.eda import eda_report
 from segmentlab.reports.html import money, number
 from segmentlab.reports.study import RunDetails, study_report
 from segmentlab.schema import AMOUNT, CUSTOMER_ID, INVOICE_DATE, IS_RETURN, CleaningLedger, Dataset
+from segmentlab.segmentation import naming
 from segmentlab.segmentation import profiles as segments
 
 EDA_IDS = ("monthly", "countries", "baskets", "returns", "products", "cohorts", "rfm", "cleaning")
 STUDY_IDS = ("leaderboard", "comparison", "segments", "customer-map", "importance", "prediction",
-             "ledger")
+             "assignment", "ledger")
 HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 
 
@@ -39,10 +41,10 @@ def make_study(transactions: pd.DataFrame, segment_name: str | None = None
     summary = customer_summary(transactions)
     labels = pd.Series((summary.index - summary.index.min()) // 20, index=summary.index)
     profile = segments.profile_segments(summary, labels)
-    names = segments.name_segments(profile)
+    names = naming.name_segments(profile)
     if segment_name is not None:
         names.iloc[0] = segment_name
-    profile = profile.assign(name=names).join(
+    profile = profile.assign(name=names, name_basis=naming.name_basis(profile)).join(
         segments.recommend_actions(profile, names).drop(columns="name"))
     rng = np.random.default_rng(1)
     runs = pd.DataFrame({
@@ -64,10 +66,24 @@ def make_study(transactions: pd.DataFrame, segment_name: str | None = None
                                            "behaviour__basket_value"],
                                "mean": [0.08, 0.05, 0.02, 0.01], "std": [0.01, 0.01, 0.005, 0.002]})
     prediction = {"predict/roc_auc": 0.78, "predict/recency_roc_auc": 0.71,
-                  "predict/rfm_logreg_roc_auc": 0.75, "predict/pr_auc": 0.7}
+                  "predict/rfm_logreg_roc_auc": 0.75, "predict/pr_auc": 0.7, "predict/brier": 0.2}
     ledger = make_dataset(transactions).ledger.to_frame()
+    assignment = {"assign/accuracy": 0.99, "assign/f1_macro": 0.97,
+                  "assign/new_customer_f1_macro": 0.37, "assign/f1_at_min_history": 0.75,
+                  "assign/min_history_days": 120.0, "assign/suggested_min_history_days": 120.0,
+                  "assign/confidence_ece": 0.033}
+    history = pd.DataFrame({"history_days": [1, 30, 120, np.nan], "n_customers": [100, 90, 80, 100],
+                            "median_invoices": [1, 1, 2, 2], "f1_macro": [0.29, 0.5, 0.75, 0.97],
+                            "accuracy": [0.36, 0.52, 0.78, 0.99],
+                            "mean_probability": [0.99, 0.99, 0.99, 0.99],
+                            "mean_confidence": [0.3, 0.53, 0.76, 0.82]})
+    reliability = pd.DataFrame({"bin": ["0.2–0.3", "0.9–1.0"], "n": [40, 60],
+                                "mean_confidence": [0.27, 0.99], "accuracy": [0.4, 0.99]})
     best = RunDetails(runs.run_id[3], runs.run_name[3], runs.iloc[3].filter(like="/").to_dict(),
-                      profile, points, importance, prediction, ledger)
+                      profile, points, importance, prediction, ledger,
+                      reason="the registered model segmentlab@champion", classifier="logreg",
+                      assigner="logreg", assignment=assignment, history=history,
+                      reliability=reliability)
     return runs, best
 
 
@@ -114,7 +130,7 @@ def test_plotly_is_inlined_once_and_nothing_is_fetched(which, dataset, transacti
     # Outside the bundle (whose defaults mention its CDN) nothing points off the machine.
     ours = page.replace(get_plotlyjs(), "")
     assert "cdn.plot.ly" not in ours and "https://" not in ours and "http://" not in ours
-    assert page.count('class="plotly-graph-div"') == {"eda": 8, "study": 4}[which]
+    assert page.count('class="plotly-graph-div"') == {"eda": 8, "study": 5}[which]
 
 
 def test_eda_readings_are_computed_from_the_data(dataset, transactions):
@@ -127,6 +143,17 @@ def test_eda_readings_are_computed_from_the_data(dataset, transactions):
     assert f"<b>{purchases[CUSTOMER_ID].nunique():,}</b><span>customers</span>" in page
     returns = transactions[transactions[IS_RETURN]]
     assert f"{len(returns):,} cancellation lines from {returns[CUSTOMER_ID].nunique():,} customers" in page
+
+
+def test_eda_warns_that_the_first_cohorts_are_left_censored(dataset, transactions):
+    page = eda_report(dataset)
+    part = page[page.index('id="cohorts"'):page.index('id="rfm"')]
+    first = transactions[INVOICE_DATE].min()
+    customers = transactions.loc[(transactions[INVOICE_DATE].dt.to_period("M") == first.to_period("M"))
+                                 & ~transactions[IS_RETURN], CUSTOMER_ID].nunique()
+    assert f"The first cohort ({first:%b %Y}*, {customers:,} customers)" in part
+    assert "it is left-censored" in part and "before the data start" in part
+    assert f"{first:%b %Y}* ({customers:,})" in part  # the row label carries the mark
 
 
 def test_eda_raw_frame_adds_what_cleaning_removed(dataset, transactions):
@@ -165,17 +192,20 @@ def test_leaderboard_rows_carry_sortable_values_and_mark_the_best(transactions):
     board = page[page.index('id="leaderboard"'):page.index('id="comparison"')]
     assert 'class="sortable"' in board
     header = re.findall(r"<th[^>]*>([^<]*)</th>", board)
-    assert "silhouette" in header and "stability_ari" in header
-    assert "all_missing" not in header and "time/fit_seconds" not in header
-    assert "clusterer" in header and "data" not in header  # a tag all runs share is in the text
+    # Report metrics only, in the vocabulary's order, labelled with which way is better.
+    assert header[:4] == ["run name", "run", "features", "clusterer"]
+    assert header[4:] == ["silhouette ↑", "noise share ↓", "stability (ARI) ↑"]
+    assert "data" not in header  # a tag all runs share is in the text
+    assert '<th class="pin">run name</th>' in board  # the key column stays in view
     assert "All runs share data synthetic, reducer none, tuning none." in board
     rows = re.findall(r"<tr( class=\"best\")?>(.*?)</tr>", board)[1:]
     assert [bool(mark) for mark, _ in rows] == list(runs["run_id"] == best.run_id)
-    column = header.index("silhouette")
+    column = header.index("silhouette ↑")
     values = [re.findall(r'data-value="([^"]*)"', cells)[column] for _, cells in rows]
     expected = ["" if np.isnan(v) else str(v) for v in runs["cluster/silhouette"]]
     assert values == expected
     assert "highest silhouette 0.520 (hdbscan · rfm+behaviour)" in board.lower()
+    assert "lowest noise share 0 (kmeans · rfm)" in board.lower()
 
 
 def test_text_is_escaped_everywhere(transactions):
@@ -194,7 +224,8 @@ def test_missing_inputs_leave_one_line_each(transactions):
     page = study_report(runs.iloc[:0], bare)
     assert tuple(structure(page).sections) == STUDY_IDS
     for text in ["No runs to compare.", "No segment profile was logged", "No customer map",
-                 "No feature importance", "No repurchase prediction", "No cleaning ledger"]:
+                 "No feature importance", "No repurchase prediction", "No segment assignment",
+                 "No cleaning ledger"]:
         assert text in page
     assert "plotly-graph-div" not in page and get_plotlyjs() not in page
     assert tuple(structure(study_report(runs, None)).sections) == STUDY_IDS
@@ -206,6 +237,58 @@ def test_prediction_reading_compares_with_both_baselines(transactions):
     p = best.prediction
     gain = p["predict/roc_auc"] - p["predict/recency_roc_auc"]
     assert f"ROC AUC {p['predict/roc_auc']:.3f}, {gain:+.3f} against recency only" in page
+
+
+def test_noise_is_charted_only_when_some_method_produced_noise(transactions):
+    runs, best = make_study(transactions)
+    section = lambda page: page[page.index('id="comparison"'):page.index('id="segments"')]  # noqa: E731
+    assert "noise share" in section(study_report(runs, best))
+    quiet = runs.assign(**{"cluster/noise_fraction": 0.0})
+    assert "noise share" not in section(study_report(quiet, best))
+
+
+def test_importance_is_labelled_and_says_which_model_it_explains(transactions):
+    runs, best = make_study(transactions)
+    page = study_report(runs, best)
+    part = page[page.index('id="importance"'):page.index('id="prediction"')]
+    assert "Which model this explains: the logreg repurchase classifier" in part
+    assert "Days since last order matters most" in part
+    assert "orders (log)" in part and "rfm__frequency" not in part.split("<script")[0]
+
+
+def test_segment_cards_show_the_figures_behind_each_name(transactions):
+    runs, best = make_study(transactions)
+    page = study_report(runs, best, coverage="Data: file.csv (data hash 0123). Detailed run: x.")
+    assert "<p>Data: file.csv (data hash 0123). Detailed run: x.</p>" in page
+    for basis in best.profile["name_basis"]:
+        for line in filter(None, basis.split("\n")):
+            assert f"<li>{line}</li>".replace("'", "&#x27;") in page, line
+    assert "why this name" in page
+
+
+def test_assignment_section_shows_the_scores_the_curve_and_the_calibration(transactions):
+    runs, best = make_study(transactions)
+    page = study_report(runs, best)
+    part = page[page.index('id="assignment"'):page.index('id="ledger"')]
+    assert "placed by the logreg classifier" in part
+    assert "macro F1 0.29 after 1 day(s), rising to 0.75 after 120 days" in part
+    assert "under 120 days of history go to &quot;new — not yet segmentable&quot;" in part
+    assert "off by 0.033 on average" in part
+    assert "plotly-graph-div" in part
+    # Metrics in the vocabulary's order, with their direction.
+    rows = re.findall(r"<tr><td>([^<]*)</td><td>(assign/[^<]*)</td>", part)
+    keys = [key for _, key in rows]
+    assert keys == vocabulary.ordered(best.assignment)
+    assert ("assignment F1 ↑", "assign/f1_macro") in rows
+    assert ("confidence calibration error ↓", "assign/confidence_ece") in rows
+
+
+def test_repurchase_table_lists_metrics_in_the_vocabulary_order(transactions):
+    runs, best = make_study(transactions)
+    page = study_report(runs, best)
+    part = page[page.index('id="prediction"'):page.index('id="assignment"')]
+    rows = re.findall(r"<tr><td>([^<]*)</td><td>(predict/[^<]*)</td>", part)
+    assert rows == [("PR AUC ↑", "predict/pr_auc"), ("Brier score ↓", "predict/brier")]
 
 
 @pytest.mark.parametrize(("value", "text"), [(1_160_000, "£1.16M"), (950_000, "£950k"),

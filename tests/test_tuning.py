@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from sklearn.datasets import make_classification
 
 from segmentlab.config import build, with_overrides
-from segmentlab.study import tuning
+from segmentlab.study import tuning, workers
 from segmentlab.study.reproduce import reproduce
 from segmentlab.study.store import fetch_run
 from tests.conftest import FAST, ROOT, compose_config
@@ -129,7 +129,7 @@ def test_failing_trials_are_recorded_with_reason_and_the_study_goes_on(tmp_path)
 
     ran = tuning.run_trials(study, space, 8, None, objective, ["m"], progress=False)
     assert ran == 8
-    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    failed = [t for t in study.trials if t.state == TrialState.FAIL and tuning.counted(t)]
     assert failed and all("odd clusters rejected" in t.user_attrs["fail_reason"] for t in failed)
     assert sum(tuning.counted(t) for t in study.trials) == 8
 
@@ -150,10 +150,13 @@ def test_every_trial_failing_ends_with_a_clear_error(tmp_path):
 
 def test_rerunning_resumes_and_adds_only_missing_trials(tmp_path):
     run_experiment(tuned(tmp_path, "tuning.n_trials=3"), {"clusterer": "kmeans"}, [])
+    first = [t.number for t in trials(tmp_path) if tuning.counted(t)]
     run_experiment(tuned(tmp_path, "tuning.n_trials=3"), {"clusterer": "kmeans"}, [])
-    assert len(trials(tmp_path)) == 3
+    assert [t.number for t in trials(tmp_path) if tuning.counted(t)] == first and len(first) == 3
     run_experiment(tuned(tmp_path, "tuning.n_trials=5"), {"clusterer": "kmeans"}, [])
-    assert sorted(t.number for t in trials(tmp_path)) == [0, 1, 2, 3, 4]
+    kept = [t for t in trials(tmp_path) if tuning.counted(t)]
+    assert len(kept) == 5 and set(first) < {t.number for t in kept}
+    assert len({t.params["clusterer.n_clusters"] for t in kept}) == 5  # no setting run twice
 
 
 def worker(tmp_path, n_trials: int, *extra: str) -> subprocess.Popen:
@@ -185,6 +188,8 @@ def test_killed_study_loses_no_finished_trial(tmp_path):
     kept = {t.number: t.params for t in after if t.state == TrialState.COMPLETE}
     assert before.items() <= kept.items()  # every finished trial survived unchanged
     assert sum(tuning.counted(t) for t in after) == len(before) + 2
+    settings = [t.params["clusterer.n_clusters"] for t in after if tuning.counted(t)]
+    assert len(set(settings)) == len(settings)  # the restarted worker repeated no setting
     assert not [t for t in after if t.state == TrialState.RUNNING]
 
 
@@ -202,7 +207,7 @@ def test_a_worker_killed_inside_ask_leaves_a_trial_the_next_worker_recovers(tmp_
         tuning.ask(study, space, n_trials=3)
     monkeypatch.undo()
     assert tuning.remaining(study, 3) == 2  # the orphan holds a slot...
-    monkeypatch.setattr(tuning, "_alive", lambda pid: False)  # ...until its worker is known dead
+    monkeypatch.setattr(workers, "alive", lambda pid: False)  # ...until its worker is known dead
     assert tuning.recover_interrupted(study) == 1
     (orphan,) = study.trials
     assert orphan.state == TrialState.FAIL and orphan.user_attrs["interrupted"]
@@ -211,14 +216,14 @@ def test_a_worker_killed_inside_ask_leaves_a_trial_the_next_worker_recovers(tmp_
 
 def test_two_concurrent_workers_share_one_study_exactly(tmp_path):
     optuna.create_study(storage=storage(tmp_path))  # create the schema before the race
-    first, second = worker(tmp_path, 10), worker(tmp_path, 10)
+    first, second = worker(tmp_path, 6), worker(tmp_path, 6)
     codes = [p.wait(timeout=300) for p in (first, second)]
     assert codes == [0, 0], (first.stderr.read()[-1500:], second.stderr.read()[-1500:])
     studies = [s for s in optuna.get_all_study_summaries(storage(tmp_path)) if s.n_trials]
     assert len(studies) == 1
     finished = [t for t in trials_of(tmp_path, studies[0].study_name) if tuning.counted(t)]
-    assert len(finished) == 10
-    assert len({t.number for t in finished}) == 10
+    assert len(finished) == 6
+    assert len({t.params["clusterer.n_clusters"] for t in finished}) == 6  # K-means: 8 settings
 
 
 def trials_of(tmp_path, name):

@@ -16,6 +16,10 @@ from segmentlab.config import ConfigError
 from segmentlab.schema import DataError
 
 DEFAULT_STORE = "sqlite:///outputs/mlflow.db"
+DEFAULT_MODEL = "models:/segmentlab@champion"
+#: What `segmentlab report` falls back to when ./configs cannot be read.
+_REPORT_DEFAULTS = {"register_model": "segmentlab", "model_alias": "champion",
+                    "objective": "cluster/silhouette"}
 
 
 def main(cfg: DictConfig) -> float:
@@ -50,14 +54,50 @@ def _hydra_context() -> tuple[dict[str, str], list[str]]:
     return choices, list(hydra_cfg.overrides.task)
 
 
-def report(experiment: str, out: str, run_id: str | None, tracking_uri: str) -> int:
-    """Write the study report of an MLflow experiment as one self-contained HTML file."""
+def report(experiment: str, out: str, run_id: str | None, tracking_uri: str,
+           model_name: str | None = None, alias: str | None = None, objective: str | None = None,
+           all_data: bool = False, data: str | None = None) -> int:
+    """Write the study report of an MLflow experiment as one self-contained HTML file.
+
+    The model name, alias and objective default to the configured ones (`report_defaults`).
+    """
     from segmentlab.study.report import study_html
 
-    html = study_html(experiment, tracking_uri, run_id)
+    configured = report_defaults()
+    data_hash = None
+    if data is not None:
+        from segmentlab.data.loading import OnlineRetailFile
+
+        data_hash = OnlineRetailFile(data).fingerprint()
+    html = study_html(experiment, tracking_uri, run_id,
+                      model_name=model_name or configured["register_model"],
+                      alias=configured["model_alias"] if alias is None else (alias or None),
+                      objective=objective or configured["objective"], all_data=all_data,
+                      data_hash=data_hash)
     _write(out, html)
     print(f"study report → {out} ({len(html) / 1e6:.1f} MB; open it in a browser, works offline)")
     return 0
+
+
+def report_defaults(config_dir: str = "configs") -> dict[str, str]:
+    """The registered model name and alias ``experiment=final`` uses and the run objective,
+    read from the project's configs (``_REPORT_DEFAULTS`` when they cannot be read)."""
+    from pathlib import Path
+
+    folder = Path(config_dir).resolve()
+    if not (folder / "experiment" / "final.yaml").exists():
+        return dict(_REPORT_DEFAULTS)
+    from hydra import compose, initialize_config_dir
+
+    import segmentlab.config  # noqa: F401  (registers the typed settings with Hydra)
+
+    try:
+        with initialize_config_dir(config_dir=str(folder), version_base="1.3"):
+            cfg = compose("config", overrides=["experiment=final"])
+        found = {key: cfg.get(key) for key in _REPORT_DEFAULTS}
+    except Exception:  # a config this command cannot compose: the documented defaults
+        return dict(_REPORT_DEFAULTS)
+    return {k: str(v) if v is not None else _REPORT_DEFAULTS[k] for k, v in found.items()}
 
 
 def eda(data: str, out: str) -> int:
@@ -90,8 +130,9 @@ def console(argv: list[str] | None = None) -> int:
     rep = commands.add_parser("reproduce", help="rebuild a logged run from its config and compare")
     rep.add_argument("run_id")
     pred = commands.add_parser("predict", help="segments for the customers in a transactions file")
-    pred.add_argument("--model", default="models:/segmentlab/latest",
-                      help="registered model or run model URI (default models:/segmentlab/latest)")
+    pred.add_argument("--model", default=DEFAULT_MODEL,
+                      help=f"registered model or run model URI: {DEFAULT_MODEL} (default), "
+                           "models:/segmentlab/latest, models:/segmentlab/3, runs:/ID/model")
     pred.add_argument("--transactions", required=True, help="a file in any supported layout")
     pred.add_argument("--out", required=True, help="CSV to write: one row per customer")
     dyn = commands.add_parser("dynamics", help="segment migrations and early warnings of a file")
@@ -109,7 +150,17 @@ def console(argv: list[str] | None = None) -> int:
     rpt = commands.add_parser("report", help="interactive HTML report of a study (an MLflow experiment)")
     rpt.add_argument("--experiment", default="segmentlab")
     rpt.add_argument("--out", default="outputs/report.html")
-    rpt.add_argument("--run", help="run to detail (default: the registered model's run, else the best)")
+    rpt.add_argument("--run", help="run to detail (default: the registered model's run, else the "
+                                   "best by the objective among runs on the same data)")
+    rpt.add_argument("--all-data", action="store_true",
+                     help="compare runs on every data set, not only the detailed run's")
+    rpt.add_argument("--data", help="report on the runs over this data file (by content hash)")
+    rpt.add_argument("--model-name", help="registered model (default: register_model of "
+                                          "experiment=final, segmentlab)")
+    rpt.add_argument("--alias", help="registry alias of its run (default: model_alias, champion; "
+                                     "'' for the latest version)")
+    rpt.add_argument("--objective", help="metric that ranks runs when no registered model is on "
+                                         "the data (default: the configured objective)")
     eda_cmd = commands.add_parser("eda", help="interactive HTML exploratory report of a data file")
     eda_cmd.add_argument("--data", required=True, help="a transactions file in any supported layout")
     eda_cmd.add_argument("--out", default="outputs/eda.html")
@@ -131,7 +182,8 @@ def console(argv: list[str] | None = None) -> int:
 
             return recommend(args.model, args.transactions, args.out, args.tracking_uri, args.k)
         if args.command == "report":
-            return report(args.experiment, args.out, args.run, args.tracking_uri)
+            return report(args.experiment, args.out, args.run, args.tracking_uri, args.model_name,
+                          args.alias, args.objective, args.all_data, args.data)
         if args.command == "eda":
             return eda(args.data, args.out)
         from segmentlab.study.reproduce import reproduce

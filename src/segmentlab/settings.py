@@ -144,6 +144,11 @@ class PredictionSettings:
         0, or at least 3: rolling-origin evaluation over that many cutoffs.
     new_customer_invoices : int
         New customers are described by only their first N invoices.
+    min_history_days : int
+        Days since their first order a customer unseen in training needs before the model
+        assigns a segment; with less they go to the "new — not yet segmentable" group. Chosen
+        on the measured curve of assignment F1 against days of history (``assign_history``
+        table; README "Assigning new customers").
     importance_repeats : int
         Permutation-importance shuffles per feature; 0 skips the importance table.
     surrogate_depth : int
@@ -172,6 +177,7 @@ class PredictionSettings:
     lifetime: LifetimeSettings = field(default_factory=LifetimeSettings)
     n_rolling: int = 0
     new_customer_invoices: int = 1
+    min_history_days: int = 120
     importance_repeats: int = 5
     surrogate_depth: int = 3
     test_size: float = 0.25

@@ -75,7 +75,18 @@ METRICS: tuple[Metric, ...] = (
     _M("assign/f1_macro", MAX, "assignment F1", summary=True, report=True),
     _M("assign/new_customer_f1_macro", MAX, "new-customer F1", summary=True, report=True),
     _M("assign/new_customer_accuracy", MAX, "new-customer accuracy"),
+    _M("assign/f1_at_min_history", MAX, "F1 at the minimum history", summary=True, report=True),
+    _M("assign/min_history_days", None, "minimum history to assign (days)", report=True),
+    _M("assign/suggested_min_history_days", None, "suggested minimum history (days)", report=True),
+    _M("assign/confidence_ece", MIN, "confidence calibration error", summary=True, report=True),
+    _M("assign/history_f1_full", MAX, "F1, whole histories (history hold-out)"),
+    _M("assign/history_n_heldout", None, "customers held out for the history curve"),
     _M("assign/surrogate_fidelity", MAX, "rule-tree fidelity", report=True),
+    _M("assign/surrogate_leaves", None, "rule-tree leaves"),
+    _M("assign/n_test", None, "held-out customers"),
+    _M("assign/n_dropped_noise", None, "noise customers left out"),
+    _M("assign/new_customer_n", None, "new customers scored"),
+    _M("assign/new_customer_n_train", None, "earlier customers learnt from"),
     _M("assign/*", None, "assignment"),
     _M("predict/roc_auc", MAX, "repurchase ROC AUC", summary=True, report=True),
     _M("predict/roc_auc_ci_low", MAX, "ROC AUC, 95 % interval low", summary=True, report=True),
@@ -114,6 +125,9 @@ METRICS: tuple[Metric, ...] = (
     _M("predict/spend_total_ratio", None, "predicted / actual spend total", summary=True, report=True),
     _M("predict/spend_last_period_total_ratio", None, "last-period / actual total"),
     _M("predict/bgnbd_spend_total_ratio", None, "BG/NBD / actual total"),
+    _M("predict/base_rate", None, "share who buy again"),
+    _M("predict/n_customers", None, "customers scored"),
+    _M("predict/n_features", None, "predictors"),
     _M("predict/rolling_*_mean", MAX, "rolling mean"),
     _M("predict/rolling_roc_auc_std", None, "rolling spread"),
     _M("predict/*", None, "prediction"),
@@ -242,9 +256,60 @@ ARTIFACTS: tuple[Artifact, ...] = (
     _A("dynamics_segment_values", "dynamics/segment_values.csv", index=False),
     _A("dynamics_paths", "dynamics/paths.csv", index=False),
     _A("dynamics_section", "dynamics/section.json", report=True, kind="section"),
+    _A("assign_history", "tables/assign_history.csv", report=True, index=False),
+    _A("assign_reliability", "tables/assign_reliability.csv", report=True, index=False),
     _A("trials", "tuning/trials.csv", index=False),
     _A("pareto", "tuning/pareto.csv", index=False),
 )
+
+
+#: Feature columns as people read them ("rfm__frequency" -> "orders (log)"); `feature_label` also
+#: knows the generated ones (weekday and hour shares, countries, product categories, embedding
+#: dimensions, the repurchase model's segment columns). Logged columns follow the feature sets'
+#: defaults (``log=True``).
+FEATURE_LABELS: dict[str, str] = {
+    "rfm__recency_days": "days since last order",
+    "rfm__frequency": "orders (log)",
+    "rfm__monetary": "total spend (log)",
+    "behaviour__tenure_days": "days since first order",
+    "behaviour__purchase_gap_mean_days": "mean days between orders",
+    "behaviour__purchase_gap_std_days": "spread of days between orders",
+    "behaviour__is_one_off": "bought on a single day",
+    "behaviour__basket_lines_mean": "lines per order (log)",
+    "behaviour__basket_lines_max": "most lines in one order (log)",
+    "behaviour__basket_units_mean": "units per order (log)",
+    "behaviour__basket_units_max": "most units in one order (log)",
+    "behaviour__basket_value_mean": "order value (log)",
+    "behaviour__basket_value_std": "spread of order value (log)",
+    "behaviour__n_products": "distinct products (log)",
+    "behaviour__unit_price_mean": "mean unit price (log)",
+    "behaviour__return_rate": "share of spend returned",
+    "behaviour__is_home_country": "lives in the home country",
+    "behaviour__country_other": "lives in a less common country",
+}
+_SPEND_SHARE = {"mon": "Mondays", "tue": "Tuesdays", "wed": "Wednesdays", "thu": "Thursdays",
+                "fri": "Fridays", "sat": "Saturdays", "sun": "Sundays", "weekday": "weekdays",
+                "weekend": "weekends", "morning": "mornings", "midday": "around midday",
+                "afternoon": "afternoons", "evening": "evenings"}
+
+
+def feature_label(column: str) -> str:
+    """How people read a feature column; the column itself when nothing is declared."""
+    column = str(column)
+    if column in FEATURE_LABELS:
+        return FEATURE_LABELS[column]
+    prefix, _, name = column.partition("__")
+    if name.startswith("spend_share_") and name[12:] in _SPEND_SHARE:
+        return f"share of spend on {_SPEND_SHARE[name[12:]]}"
+    if name.startswith("country_"):
+        return "lives in " + name[8:].replace("_", " ").title()
+    if name.startswith("cat_") and name[4:].isdigit():
+        return f"product category {int(name[4:])} ({prefix})"
+    if name.startswith("w2v_") and name[4:].isdigit():
+        return f"product-embedding dimension {int(name[4:])}"
+    if column.startswith("segment_") and column[8:].lstrip("-").isdigit():
+        return f"in segment {column[8:]} of the repurchase window's clustering"
+    return column
 
 
 def artifact(name: str) -> Artifact:

@@ -13,6 +13,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from segmentlab.lifetime.value import CustomerValue
 from segmentlab.prediction import assignment
 from segmentlab.prediction.evaluation import evaluate_repurchase
+from segmentlab.prediction.history import HISTORY_DAYS, history_curve
 from segmentlab.prediction.value import customer_value, segment_value
 from segmentlab.schema import Dataset
 from segmentlab.segmentation.evaluation import NOISE
@@ -55,6 +56,7 @@ def assess_classifiers(
     horizon_days: int = 90,
     n_rolling: int = 0,
     new_customer_invoices: int = 1,
+    min_history_days: int = 0,
     importance_repeats: int = 5,
     surrogate_depth: int = 3,
     test_size: float = 0.25,
@@ -62,7 +64,7 @@ def assess_classifiers(
     random_state: int = 42,
     fitted: FeatureUnion | None = None,
     lifetime: CustomerValue | None = None,
-    **pooling: Any,
+    pooling: Mapping[str, Any] | None = None,
 ) -> Assessment:
     """Segment assignment and out-of-time repurchase prediction for one segmentation.
 
@@ -72,9 +74,10 @@ def assess_classifiers(
     classifier, or the named candidates validation chooses from, and ``assigner`` the unfitted
     segment classifier, each cloned for every use; ``fitted`` the run's union already fitted on
     the whole data, if at hand (else it is fitted here); ``lifetime`` the unfitted BG/NBD +
-    Gamma-Gamma model (baselines, customer and segment value; None skips them). The other
-    keywords, ``pooling`` included (``every_days``, ``population``…, see `evaluate_repurchase`),
-    are the ``prediction.*`` settings (`segmentlab.settings.PredictionSettings`).
+    Gamma-Gamma model (baselines, customer and segment value; None skips them); ``pooling`` the
+    keywords of `evaluate_repurchase` that say how repurchase models are trained and judged
+    (``every_days``, ``min_history_days`` of the training cutoffs, ``population``…). The other
+    keywords are the ``prediction.*`` settings (`segmentlab.settings.PredictionSettings`).
     """
     labels = segmentation.labels
     if labels[labels != NOISE].nunique() < 2:  # a degenerate clustering: nothing to learn
@@ -86,6 +89,13 @@ def assess_classifiers(
     metrics.update(assignment.new_customer_assignment(
         dataset.transactions, labels, lambda: clone(union), clone(assigner),
         n_first_invoices=new_customer_invoices))
+    curve = history_curve(dataset.transactions, labels, lambda: clone(union), clone(assigner),
+                          days=tuple(sorted({*HISTORY_DAYS, min_history_days} - {0})),
+                          test_size=test_size, random_state=random_state)
+    metrics.update(curve.metrics)
+    metrics.update({"assign/min_history_days": float(min_history_days),
+                    "assign/f1_at_min_history": curve.f1_at(min_history_days),
+                    "assign/suggested_min_history_days": curve.suggested_days()})
     tree_metrics, rules = assignment.surrogate_tree(
         segmentation.summary.select_dtypes("number"), labels, max_depth=surrogate_depth,
         random_state=random_state, names=names)
@@ -94,15 +104,17 @@ def assess_classifiers(
         dataset.transactions, lambda: clone(prediction_union), classifier,
         horizon_days=horizon_days, segmenter_factory=segmenter_factory, n_rolling=n_rolling,
         random_state=random_state, importance_repeats=importance_repeats,
-        spend_regressor=spend_regressor, lifetime=lifetime, **pooling)
+        spend_regressor=spend_regressor, lifetime=lifetime, **(pooling or {}))
     metrics.update(repurchase.metrics)
     predictors = repurchase.model.features(dataset.transactions)
     tables = {"assign_confusion": result.confusion, "repurchase_features": predictors.head(200),
+              "assign_history": curve.table, "assign_reliability": curve.reliability,
               "segment_rules": pd.DataFrame({"rules": rules.splitlines()}),
               "predict_eval_scores": repurchase.scores,  # per customer: outcome beside prediction
               **{f"predict_{k}": v for k, v in repurchase.tables.items()}}
     fitted_union = fitted if fitted is not None else clone(union).fit(dataset.transactions)
-    models = {"segment_assigner": result.assigner(fitted_union, names), "repurchase": repurchase.model}
+    deployed = result.assigner(fitted_union, names, curve.calibration, min_history_days)
+    models = {"segment_assigner": deployed, "repurchase": repurchase.model}
     if lifetime is not None:
         value, values = customer_value(dataset.transactions, lifetime)
         tables["customer_value"] = values

@@ -22,6 +22,9 @@ from sklearn.tree import DecisionTreeClassifier, export_text
 from segmentlab.schema import CUSTOMER_ID, INVOICE_DATE, INVOICE_NO, IS_RETURN
 from segmentlab.segmentation.evaluation import NOISE
 
+#: The group of customers with too little history for any segment (``prediction.min_history_days``).
+NEW_SEGMENT, NEW_SEGMENT_NAME = -2, "new — not yet segmentable"
+
 
 def encode_labels(labels: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Codes ``0..k-1`` and the sorted original labels; ``classes[codes]`` decodes."""
@@ -43,16 +46,24 @@ class SegmentAssigner:
     columns : list of str
         Feature columns, in training order.
     names : mapping of label to str, optional
-        Human-readable segment names (``segments.name_segments``).
+        Human-readable segment names (``naming.name_segments``).
+    calibration : HistoryCalibration or None
+        Turns the classifier's top probability and the days of history into the probability
+        that the segment is right (`segmentlab.prediction.history`).
+    min_history_days : int
+        Customers with less history go to the ``NEW_SEGMENT`` group in `assign_new`.
     """
 
     def __init__(self, union: FeatureUnion | None, classifier: BaseEstimator, classes: np.ndarray,
-                 columns: list[str], names: Mapping[int, str] | None = None):
+                 columns: list[str], names: Mapping[int, str] | None = None,
+                 calibration=None, min_history_days: int = 0):
         self.union = union
         self.classifier = classifier
         self.classes = np.asarray(classes)
         self.columns = list(columns)
         self.names = dict(names or {})
+        self.calibration = calibration
+        self.min_history_days = min_history_days
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """``segment`` and ``segment_name`` per row of ``features`` (index kept)."""
@@ -62,6 +73,31 @@ class SegmentAssigner:
         segment = self.classes[np.asarray(self.classifier.predict(features[self.columns]), int)]
         names = [self.names.get(s, f"segment {s}") for s in segment.tolist()]
         return pd.DataFrame({"segment": segment, "segment_name": names}, index=features.index)
+
+    def assign_new(self, features: pd.DataFrame, history_days: pd.Series) -> pd.DataFrame:
+        """Segments of customers unseen in training, with the confidence and history behind them.
+
+        Returns ``segment``, ``segment_name``, ``assigned_by`` (``classifier``, or ``too little
+        history`` for the ``NEW_SEGMENT`` group), ``closest_segment_name`` (the classifier's
+        choice, also for the new group) and ``confidence`` (calibrated probability that the
+        closest segment is right; NaN without a calibration).
+        """
+        X = features.reindex(columns=self.columns, fill_value=0.0)
+        proba = self.classifier.predict_proba(X)
+        closest = self.classes[np.asarray(self.classifier.classes_, int)[proba.argmax(axis=1)]]
+        days = history_days.reindex(features.index).to_numpy(float)
+        # Models registered before the calibration existed unpickle without these attributes.
+        calibration = getattr(self, "calibration", None)
+        confidence = (calibration.predict(proba.max(axis=1), days, closest)
+                      if calibration is not None else np.full(len(X), np.nan))
+        young = days < getattr(self, "min_history_days", 0)
+        segment = np.where(young, NEW_SEGMENT, closest)
+        names = [self.names.get(s, f"segment {s}") for s in closest.tolist()]
+        return pd.DataFrame({
+            "segment": segment,
+            "segment_name": np.where(young, NEW_SEGMENT_NAME, names),
+            "assigned_by": np.where(young, "too little history", "classifier"),
+            "closest_segment_name": names, "confidence": confidence}, index=features.index)
 
     def assign(self, transactions: pd.DataFrame) -> pd.DataFrame:
         """Segments of the customers in ``transactions``, described by the stored union."""
@@ -97,9 +133,10 @@ class AssignmentResult:
     def decode(self, codes: np.ndarray) -> np.ndarray:
         return self.classes[np.asarray(codes, dtype=int)]
 
-    def assigner(self, union: FeatureUnion | None = None,
-                 names: Mapping[int, str] | None = None) -> SegmentAssigner:
-        return SegmentAssigner(union, self.model, self.classes, self.columns, names)
+    def assigner(self, union: FeatureUnion | None = None, names: Mapping[int, str] | None = None,
+                 calibration=None, min_history_days: int = 0) -> SegmentAssigner:
+        return SegmentAssigner(union, self.model, self.classes, self.columns, names, calibration,
+                               min_history_days)
 
 
 def assign_segments(features: pd.DataFrame, labels: pd.Series, classifier: BaseEstimator,

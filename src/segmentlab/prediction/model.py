@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
+from segmentlab.customers import snapshot_date
 from segmentlab.prediction.assignment import SegmentAssigner
 from segmentlab.prediction.repurchase import RepurchaseModel
 from segmentlab.prediction.value import value_columns
-from segmentlab.schema import CUSTOMER_ID, IS_RETURN
+from segmentlab.schema import CUSTOMER_ID, INVOICE_DATE, INVOICE_NO, IS_RETURN
 
 #: Output columns of :meth:`CustomerSegmentModel.predict`.
-OUTPUT_COLUMNS = [CUSTOMER_ID, "segment", "segment_name", "assigned_by", "repurchase_probability"]
+OUTPUT_COLUMNS = [CUSTOMER_ID, "segment", "segment_name", "assigned_by", "confidence",
+                  "closest_segment_name", "history_days", "history_invoices",
+                  "repurchase_probability"]
 
 
 class CustomerSegmentModel:
     """Segments and repurchase probabilities for the customers in a set of transactions.
 
-    Customers the model was trained on keep the segment the clustering gave them; customers
-    unseen in training are assigned by the segment classifier from their features.
+    Customers the model was trained on keep the segment the clustering gave them (no
+    confidence: it is not a prediction). Customers unseen in training are assigned by the
+    segment classifier from their features, with a calibrated confidence, unless their history
+    is shorter than the assigner's ``min_history_days``: then they are in the explicit "new —
+    not yet segmentable" group (segment -2), with the closest segment and its confidence beside.
+    ``history_days`` (days from the first purchase in the file to the day after its last
+    invoice) and ``history_invoices`` say what every row rests on.
 
     Parameters
     ----------
@@ -68,21 +77,26 @@ class CustomerSegmentModel:
 
     def predict(self, transactions: pd.DataFrame) -> pd.DataFrame:
         """One row per purchasing customer, ordered by ``customer_id``: see `predict_columns`."""
-        customers = pd.Index(sorted(transactions.loc[~transactions[IS_RETURN], CUSTOMER_ID].unique()),
-                             name=CUSTOMER_ID)
+        purchases = transactions[~transactions[IS_RETURN]]
+        customers = pd.Index(sorted(purchases[CUSTOMER_ID].unique()), name=CUSTOMER_ID)
+        by = purchases.groupby(CUSTOMER_ID)
+        first = by[INVOICE_DATE].min().dt.normalize().reindex(customers)
         segment = self.known.reindex(customers)
-        unseen = segment.index[segment.isna()]
-        assigned_by = pd.Series("training", index=customers)
-        if len(unseen):
-            features = self.assigner.union.transform(transactions[transactions[CUSTOMER_ID].isin(unseen)])
-            segment.loc[unseen] = self.assigner.predict(features.reindex(unseen))["segment"]
-            assigned_by.loc[unseen] = "classifier"
-        segment = segment.astype(int)
         out = pd.DataFrame({
             "segment": segment,
             "segment_name": segment.map(lambda s: self.names.get(s, f"segment {s}")),
-            "assigned_by": assigned_by,
-        })
+            "assigned_by": "training", "confidence": np.nan,
+            "closest_segment_name": segment.map(lambda s: self.names.get(s, f"segment {s}")),
+            "history_days": (snapshot_date(transactions) - first).dt.days.astype(float),
+            "history_invoices": by[INVOICE_NO].nunique().reindex(customers).astype(float),
+        }, index=customers)
+        unseen = segment.index[segment.isna()]
+        if len(unseen):
+            lines = transactions[transactions[CUSTOMER_ID].isin(unseen)]
+            features = self.assigner.union.transform(lines).reindex(unseen)
+            assigned = self.assigner.assign_new(features, out.loc[unseen, "history_days"])
+            out.loc[unseen, assigned.columns] = assigned
+        out["segment"] = out["segment"].astype(int)
         out["repurchase_probability"] = float("nan")
         if self.repurchase is not None and len(customers) >= self.min_repurchase_customers:
             out["repurchase_probability"] = self.repurchase.predict_proba(transactions).reindex(customers)

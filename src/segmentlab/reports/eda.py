@@ -281,7 +281,10 @@ def _cohorts(purchases: pd.DataFrame) -> Section:
     beyond = np.add.outer(counts.index.to_numpy(), counts.columns.to_numpy()) > month.max()
     retention = retention.mask(beyond)
     months = [_month_label(pd.Period(year=c // 12, month=c % 12 + 1, freq="M")) for c in counts.index]
-    names = [f"{m} ({int(n):,})" for m, n in zip(months, counts[0], strict=True)]
+    # The first month holds everybody who bought in it, also customers whose first purchase
+    # precedes the data (left-censored): mark it, and keep it out of the new-customer average.
+    names = [f"{m}{'*' if i == 0 else ''} ({int(n):,})"
+             for i, (m, n) in enumerate(zip(months, counts[0], strict=True))]
     later = retention.drop(columns=0)
     fig = go.Figure(go.Heatmap(
         z=retention.to_numpy(), x=[str(c) for c in retention.columns], y=names,
@@ -298,10 +301,16 @@ def _cohorts(purchases: pd.DataFrame) -> Section:
                            >= month.max())
     if later.size and later[1].notna().any():
         first = later.iloc[0].dropna()
-        reading = (f"On average {later[1].mean():.0%} of a cohort buy again the month after "
-                   f"their first purchase; the first cohort ({months[0]}, {int(counts[0].iloc[0]):,} "
+        newer = later[1].iloc[1:].dropna()
+        average = (f"On average {newer.mean():.0%} of a cohort buy again the month after their "
+                   f"first purchase (cohorts after the first). " if len(newer) else "")
+        reading = (average + f"The first cohort ({months[0]}*, {int(counts[0].iloc[0]):,} "
                    f"customers) keeps {first.mean():.0%} active per month over the next "
-                   f"{len(first)} full months. {reading}")
+                   f"{len(first)} full months, but it is left-censored: it holds everyone who "
+                   f"bought in {months[0]}, also customers whose first purchase came before the "
+                   "data start, so it shows established customers, not new ones; the next few "
+                   "cohorts still hold some returning customers whose earlier orders precede the "
+                   f"data. {reading}")
     return Section("cohorts", "Customer cohorts: monthly retention", figure_html(fig), reading)
 
 

@@ -27,6 +27,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from segmentlab import vocabulary
+
 #: Flags that let headless Chromium run as root in a container without network side trips.
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",
@@ -47,6 +49,7 @@ a{color:var(--accent);text-decoration:none}a:hover{text-decoration:underline}
 .stat b{display:block;font-size:1.2rem}.stat span{color:var(--muted);font-size:.85rem}
 section.card{background:var(--card);border:1px solid var(--line);border-radius:10px;
  padding:18px 22px;margin:18px 0;box-shadow:0 1px 2px rgba(0,0,0,.04)}
+section.card>h3{margin:16px 0 4px}
 p.reading{margin:0 0 12px;color:var(--muted)}p.note{font-style:italic;color:var(--muted);margin:0}
 /* auto-fill, not auto-fit: a figure drawn before its neighbour exists must not take the row */
 .pair{display:grid;grid-template-columns:repeat(auto-fill,minmax(460px,1fr));gap:12px}
@@ -58,6 +61,12 @@ table.sortable th{cursor:pointer;user-select:none;white-space:nowrap}table.sorta
 table.sortable th:hover{background:#eef2f7}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
 tr.best td{background:#eaf1ff;font-weight:600}
+/* the key column stays in view while a wide table scrolls sideways */
+th.pin,td.pin{position:sticky;left:0;z-index:1;background:var(--card);min-width:13em;max-width:19em;
+ white-space:normal!important;box-shadow:inset -1px 0 var(--line)}
+th.pin{background:#f8fafc}tr.best td.pin{background:#eaf1ff}
+.why{font-size:.85rem;margin:0 0 8px;padding:6px 9px;background:#f8fafc;border-radius:6px}
+.why ul{margin:2px 0 0;padding-left:18px}.why li{margin:1px 0}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:14px}
 .segment{border:1px solid var(--line);border-top:5px solid var(--colour);border-radius:8px;
  padding:12px 14px}
@@ -114,6 +123,12 @@ class Section:
         reading = f'<p class="reading">{esc(self.reading)}</p>' if self.reading else ""
         return (f'<section id="{esc(self.id)}" class="card"><h2>{esc(self.title)}</h2>'
                 f"{reading}{self.body}</section>")
+
+
+def metric_heading(key: str) -> str:
+    """A metric as a column heading: its label and which way is better (↑/↓)."""
+    declared = vocabulary.metric(key)
+    return f"{vocabulary.label(key)} {declared.arrow if declared else ''}".strip()
 
 
 def note(text: str) -> str:
@@ -194,7 +209,8 @@ def number(value: object) -> str:
 
 
 def table_html(frame: pd.DataFrame, formats: Mapping[str, Callable[[object], str]] | None = None,
-               sortable: bool = False, row_classes: Sequence[str] | None = None) -> str:
+               sortable: bool = False, row_classes: Sequence[str] | None = None,
+               pinned: bool = False) -> str:
     """A frame as an escaped HTML table (index dropped; reset it first to show it).
 
     Parameters
@@ -207,20 +223,27 @@ def table_html(frame: pd.DataFrame, formats: Mapping[str, Callable[[object], str
         Clicking a header sorts by that column (each cell carries its raw value).
     row_classes : sequence of str, optional
         A CSS class per row (``"best"`` highlights).
+    pinned : bool
+        Keep the first column in view when the table scrolls sideways.
     """
     formats = formats or {}
     numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
                for c in frame.columns]
-    head = "".join(f'<th{" class=num" if n else ""}>{esc(c)}</th>'
-                   for c, n in zip(frame.columns, numeric, strict=True))
+
+    def cell_class(i: int, is_num: bool) -> str:
+        names = (["pin"] if pinned and i == 0 else []) + (["num"] if is_num else [])
+        return f' class="{" ".join(names)}"' if names else ""
+
+    head = "".join(f"<th{cell_class(i, n)}>{esc(c)}</th>"
+                   for i, (c, n) in enumerate(zip(frame.columns, numeric, strict=True)))
     rows = []
     for i, record in enumerate(frame.itertuples(index=False, name=None)):
         cells = []
-        for column, value, is_num in zip(frame.columns, record, numeric, strict=True):
+        for j, (column, value, is_num) in enumerate(zip(frame.columns, record, numeric, strict=True)):
             text = formats.get(column, number if is_num else _text)(value)
             raw = "" if is_num and pd.isna(value) else value
             key = f' data-value="{esc(raw)}"' if sortable else ""
-            cells.append(f'<td{" class=num" if is_num else ""}{key}>{esc(text)}</td>')
+            cells.append(f"<td{cell_class(j, is_num)}{key}>{esc(text)}</td>")
         css = f' class="{esc(row_classes[i])}"' if row_classes and row_classes[i] else ""
         rows.append(f"<tr{css}>{''.join(cells)}</tr>")
     kind = ' class="sortable"' if sortable else ""

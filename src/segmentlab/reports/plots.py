@@ -21,6 +21,7 @@ from sklearn.metrics import silhouette_samples
 
 from segmentlab.segmentation.evaluation import NOISE
 from segmentlab.segmentation.segmenting import project
+from segmentlab.vocabulary import feature_label
 
 _NOISE_COLOUR = "#b0b0b0"
 
@@ -214,10 +215,11 @@ def importance_figure(table: pd.DataFrame, top: int = 20) -> Figure:
     fig = Figure(figsize=(7.5, 0.3 * len(shown) + 1.5))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    ax.barh(shown["feature"], shown["mean"], xerr=shown["std"], color="#4c72b0", alpha=0.85)
+    ax.barh(shown["feature"].map(feature_label), shown["mean"], xerr=shown["std"], color="#4c72b0",
+            alpha=0.85)
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.set(title=f"Permutation importance, evaluation period (top {len(shown)})",
-           xlabel="drop in ROC AUC when the column is shuffled")
+    ax.set(title=f"Repurchase classifier: permutation importance, evaluation period (top {len(shown)})",
+           xlabel="drop in ROC AUC when the predictor is shuffled")
     ax.tick_params(axis="y", labelsize="small")
     fig.tight_layout()
     return fig

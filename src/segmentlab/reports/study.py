@@ -22,12 +22,14 @@ from segmentlab.reports.html import (
     figure_html,
     html_page,
     ledger_section,
+    metric_heading,
     money,
     note,
     number,
     stats_html,
     table_html,
 )
+from segmentlab.reports.prediction import assignment_section, importance_section, repurchase_section
 
 #: Run tags shown in the leaderboard, in this order, when present.
 TAGS = ["data", "features", "reducer", "clusterer", "tuning"]
@@ -36,9 +38,6 @@ KEY_METRICS = [m.key for m in vocabulary.METRICS if m.report and "*" not in m.ke
 CHARTED = 6  # metrics charted across runs: the first ones of KEY_METRICS that runs have
 NOISE_COLOUR = "#9aa5b1"
 _PALETTE = qualitative.Plotly + qualitative.Set2 + qualitative.Dark2
-#: prediction key -> bar label in the repurchase chart
-_PREDICTORS = {"predict/roc_auc": "model", "predict/recency_roc_auc": "recency only",
-               "predict/rfm_logreg_roc_auc": "RFM logistic regression"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +64,16 @@ class RunDetails:
         ``predict/rfm_logreg_roc_auc`` included.
     ledger : DataFrame or None
         Cleaning ledger: ``step``, ``rows``, ``share``.
+    reason : str
+        Why this run is the one detailed (registered model, best by the objective…).
+    classifier, assigner : str or None
+        The repurchase classifier and segment assigner choices (``logreg``…): which models the
+        importance and the assignment section describe.
+    assignment : dict of str to float, or None
+        ``assign/*`` metrics.
+    history, reliability : DataFrame or None
+        Assignment F1 against days of history, and calibrated confidence against accuracy
+        (`segmentlab.prediction.history`).
     sections : list of Section
         Sections the run drew itself (e.g. "Segments over time"), shown before the ledger.
     """
@@ -77,11 +86,17 @@ class RunDetails:
     importance: pd.DataFrame | None = None
     prediction: dict[str, float] | None = None
     ledger: pd.DataFrame | None = None
+    reason: str = ""
+    classifier: str | None = None
+    assigner: str | None = None
+    assignment: dict[str, float] | None = None
+    history: pd.DataFrame | None = None
+    reliability: pd.DataFrame | None = None
     sections: list[Section] = field(default_factory=list)
 
 
 def study_report(runs: pd.DataFrame, best: RunDetails | None,
-                 title: str = "segmentlab study", currency: str = "£") -> str:
+                 title: str = "segmentlab study", currency: str = "£", coverage: str = "") -> str:
     """One self-contained HTML page comparing the runs of a study and explaining the best.
 
     Parameters
@@ -95,6 +110,8 @@ def study_report(runs: pd.DataFrame, best: RunDetails | None,
         Page title.
     currency : str
         Symbol put before amounts.
+    coverage : str
+        Which data the runs are on and why this run is detailed, shown under the title.
 
     Returns
     -------
@@ -104,26 +121,26 @@ def study_report(runs: pd.DataFrame, best: RunDetails | None,
     runs = runs if runs is not None else pd.DataFrame()
     colours = _segment_colours(best.profile if best is not None else None)
     sections = [_leaderboard(runs, best), _comparison(runs), _segment_cards(best, colours, currency),
-                _customer_map(best, colours), _importance(best), _prediction(best),
-                *(best.sections if best is not None else []),
+                _customer_map(best, colours), importance_section(best), repurchase_section(best),
+                assignment_section(best), *(best.sections if best is not None else []),
                 ledger_section(best.ledger if best is not None else None)]
-    stats = {"runs": f"{len(runs):,}"}
+    stats = {"runs compared": f"{len(runs):,}"}
     if best is not None:
-        stats["best run"] = best.run_name
+        stats["detailed run"] = best.run_name
         if best.profile is not None and "n_customers" in best.profile:
-            stats["segments (best run)"] = f"{len(best.profile):,}"
+            stats["segments"] = f"{len(best.profile):,}"
             stats["customers"] = f"{int(best.profile['n_customers'].sum()):,}"
-    intro = stats_html(stats)
+    intro = (f"<p>{esc(coverage)}</p>" if coverage else "") + stats_html(stats)
     if best is not None:
-        intro = f"<p>Best run: {esc(best.run_name)} (MLflow run {esc(best.run_id)})</p>" + intro
+        intro = f"<p>Detailed run: {esc(best.run_name)} (MLflow run {esc(best.run_id)})</p>" + intro
     return html_page(title, sections, intro)
 
 
 def _metric_columns(runs: pd.DataFrame) -> list[str]:
-    """Metric columns worth a leaderboard column: key metrics first, sizes and timings left out."""
-    found = [c for c in runs.columns if "/" in str(c) and not str(c).startswith("time/")
-             and "/size_" not in str(c) and pd.to_numeric(runs[c], errors="coerce").notna().any()]
-    return [m for m in KEY_METRICS if m in found] + sorted(c for c in found if c not in KEY_METRICS)
+    """Report metrics some run has, in the vocabulary's order."""
+    found = [c for c in runs.columns if "/" in str(c)
+             and pd.to_numeric(runs[c], errors="coerce").notna().any()]
+    return vocabulary.shown(found, "report")
 
 
 def _leaderboard(runs: pd.DataFrame, best: RunDetails | None) -> Section:
@@ -137,30 +154,35 @@ def _leaderboard(runs: pd.DataFrame, best: RunDetails | None) -> Section:
     table = runs[columns].copy()
     table[metrics] = table[metrics].apply(pd.to_numeric, errors="coerce")
     if "run_id" in runs:
-        table.insert(0, "run", runs["run_id"].astype(str).str[:8])
+        table.insert(1 if "run_name" in table else 0, "run", runs["run_id"].astype(str).str[:8])
     best_id = best.run_id if best is not None else None
     marks = ["best" if best_id is not None and str(r) == best_id else ""
              for r in runs.get("run_id", pd.Series([None] * len(runs)))]
-    table = table.rename(columns=lambda c: c.removeprefix("cluster/"))
+    table = table.rename(columns={**{m: metric_heading(m) for m in metrics}, "run_name": "run name"})
     leaders = []
-    for metric in metrics[:3]:
+    for metric in [m for m in metrics if vocabulary.direction(m) is not None][:3]:
         values = pd.to_numeric(runs[metric], errors="coerce")
         low_is_good = vocabulary.direction(metric) == vocabulary.MIN
         at = values.idxmin() if low_is_good else values.idxmax()
-        leaders.append(f"{'lowest' if low_is_good else 'highest'} {metric.split('/')[-1]} "
+        leaders.append(f"{'lowest' if low_is_good else 'highest'} {vocabulary.label(metric)} "
                        f"{number(values[at])} ({runs.at[at, 'run_name'] if 'run_name' in runs else at})")
     summary = "; ".join(leaders)
     reading = (f"{len(runs)} runs. " + summary[:1].upper() + summary[1:]
-               + ". Click a column header to sort, again to reverse; the best run is highlighted."
+               + ". ↑ higher is better, ↓ lower is better. Click a column header to sort, again to "
+               "reverse; the detailed run is highlighted; the run name stays in view when the "
+               "table scrolls sideways."
                + (" All runs share " + ", ".join(f"{t} {runs[t].iloc[0]}" for t in shared) + "."
                   if shared else ""))
-    return Section("leaderboard", title, table_html(table, sortable=True, row_classes=marks), reading)
+    return Section("leaderboard", title, table_html(table, sortable=True, row_classes=marks,
+                                                     pinned=True), reading)
 
 
 def _comparison(runs: pd.DataFrame) -> Section:
     title = "Metrics by clusterer and feature set"
     metrics = [m for m in KEY_METRICS if m in runs and vocabulary.direction(m) is not None
-               and pd.to_numeric(runs[m], errors="coerce").notna().any()][:CHARTED]
+               and pd.to_numeric(runs[m], errors="coerce").notna().any()
+               and not (m == "cluster/noise_fraction"  # only methods with noise make it a choice
+                        and not (pd.to_numeric(runs[m], errors="coerce") > 0).any())][:CHARTED]
     if runs.empty or not metrics:
         return Section("comparison", title, note("No run has any of " + ", ".join(KEY_METRICS) + "."))
     x = "clusterer" if "clusterer" in runs else "run_name" if "run_name" in runs else None
@@ -169,7 +191,7 @@ def _comparison(runs: pd.DataFrame) -> Section:
                         _g=runs[group].fillna("?").astype(str) if group else "all runs")
     rows = math.ceil(len(metrics) / 2)
     fig = make_subplots(rows=rows, cols=2 if len(metrics) > 1 else 1, vertical_spacing=0.3 / rows,
-                        horizontal_spacing=0.08, subplot_titles=metrics)
+                        horizontal_spacing=0.08, subplot_titles=[metric_heading(m) for m in metrics])
     for j, (name, part) in enumerate(frame.groupby("_g", sort=True)):
         for i, metric in enumerate(metrics):
             fig.add_trace(go.Box(
@@ -182,10 +204,12 @@ def _comparison(runs: pd.DataFrame) -> Section:
                       margin={"l": 60, "r": 24, "t": 90, "b": 40},
                       legend={"orientation": "h", "yref": "container", "y": 1, "yanchor": "top"})
     means = frame.groupby(["_x", "_g"])[metrics[0]].mean()
-    top = means.idxmax()
-    reading = (f"Highest mean {metrics[0].split('/')[-1]}: {top[0]}"
-               f"{f' with {top[1]}' if group else ''} ({means.max():.3f}). "
-               f"Each dot is a run; boxes show the spread when a group has several.")
+    low = vocabulary.direction(metrics[0]) == vocabulary.MIN
+    top = means.idxmin() if low else means.idxmax()
+    reading = (f"{'Lowest' if low else 'Highest'} mean {vocabulary.label(metrics[0])}: {top[0]}"
+               f"{f' with {top[1]}' if group else ''} ({means[top]:.3f}). "
+               f"Each dot is a run; boxes show the spread when a group has several. "
+               f"↑ higher is better, ↓ lower is better.")
     return Section("comparison", title, figure_html(fig), reading)
 
 
@@ -197,7 +221,7 @@ def _segment_colours(profile: pd.DataFrame | None) -> dict[int, str]:
 
 
 def _segment_cards(best: RunDetails | None, colours: dict[int, str], currency: str) -> Section:
-    title = "Segments of the best run"
+    title = "Segments of the detailed run"
     profile = best.profile if best is not None else None
     if profile is None or profile.empty:
         return Section("segments", title, note("No segment profile was logged for this run."))
@@ -214,7 +238,9 @@ def _segment_cards(best: RunDetails | None, colours: dict[int, str], currency: s
                     f"({top.at[lead, 'share_revenue']:.0%}"
                     + (f" from {top.at[lead, 'share_customers']:.0%} of customers)"
                        if "share_customers" in top else ")"))
-    reading += ". Figures are per-customer medians, means in brackets."
+    reading += (". Every word of a name holds by a rule over these figures (under \"why this "
+                "name\": the segment's place among the segments and among all customers); other "
+                "figures are per-customer medians, means in brackets.")
     return Section("segments", title, f'<div class="cards">{"".join(cards)}</div>', reading)
 
 
@@ -237,13 +263,18 @@ def _card(label: object, row: pd.Series, colour: str, currency: str) -> str:
                  if v is not None and not (isinstance(v, float) and math.isnan(v)) and v != "")
     actions = "".join(f"<li><b>{esc(k)}:</b> {esc(row[k])}</li>"
                       for k in ["marketing", "retention", "inventory"] if pd.notna(row.get(k)))
+    basis = row.get("name_basis")
+    why = ("".join(f"<li>{esc(line)}</li>" for line in str(basis).split("\n") if line)
+           if isinstance(basis, str) and basis else "")
     size = [f"segment {esc(label)}"]
     if pd.notna(row.get("n_customers")):
         size.append(f"{int(row['n_customers']):,} customers ({row.get('share_customers', 0):.0%})")
     if pd.notna(row.get("share_revenue")):
         size.append(f"{row['share_revenue']:.0%} of revenue")
     return (f'<div class="segment" style="--colour:{colour}"><h3>{esc(row.get("name", label))}</h3>'
-            f'<div class="sub">{" · ".join(size)}</div><dl class="facts">{dl}</dl>'
+            f'<div class="sub">{" · ".join(size)}</div>'
+            + (f'<div class="why"><b>why this name</b><ul>{why}</ul></div>' if why else "")
+            + f'<dl class="facts">{dl}</dl>'
             f'{f"<ul class=actions>{actions}</ul>" if actions else ""}</div>')
 
 
@@ -269,44 +300,3 @@ def _customer_map(best: RunDetails | None, colours: dict[int, str],
                + (f" ({len(shown):,} drawn at random)" if len(shown) < len(points) else "")
                + "; hover a point for its segment, click a legend entry to hide it.")
     return Section("customer-map", title, figure_html(fig), reading)
-
-
-def _importance(best: RunDetails | None, top: int = 20) -> Section:
-    title = "Feature importance"
-    table = best.importance if best is not None else None
-    if table is None or table.empty:
-        return Section("importance", title, note("No feature importance was logged for this run."))
-    shown = table.nlargest(top, "mean").iloc[::-1]  # largest at the top of horizontal bars
-    error = {"type": "data", "array": shown["std"]} if "std" in shown else None
-    fig = go.Figure(go.Bar(x=shown["mean"], y=shown["feature"].astype(str), orientation="h",
-                           error_x=error, marker_color="#2563eb"))
-    fig.update_layout(xaxis_title="permutation importance (drop in score)",
-                      height=max(300, 26 * len(shown) + 110))
-    first = table.loc[table["mean"].idxmax()]
-    total = table["mean"].clip(lower=0).sum()
-    reading = (f"{first['feature']} matters most ({first['mean']:.3g}"
-               + (f" ± {first['std']:.2g}" if "std" in table else "") + ")"
-               + (f"; the top 3 of {len(table)} features carry "
-                  f"{table['mean'].clip(lower=0).nlargest(3).sum() / total:.0%} of the total"
-                  if total > 0 and len(table) > 3 else "") + ".")
-    return Section("importance", title, figure_html(fig), reading)
-
-
-def _prediction(best: RunDetails | None) -> Section:
-    title = "Repurchase prediction against baselines"
-    scores = best.prediction if best is not None else None
-    if not scores or not pd.notna(scores.get("predict/roc_auc")):
-        return Section("prediction", title, note("No repurchase prediction was logged for this run."))
-    bars = {label: scores[k] for k, label in _PREDICTORS.items() if pd.notna(scores.get(k))}
-    fig = go.Figure(go.Bar(x=list(bars), y=list(bars.values()), text=[f"{v:.3f}" for v in bars.values()],
-                           textposition="outside", marker_color=["#2563eb"] + ["#9aa5b1"] * 3))
-    fig.add_hline(y=0.5, line_dash="dot", annotation_text="chance", annotation_position="bottom right")
-    fig.update_layout(yaxis={"title": "ROC AUC", "range": [0.4, 1.0]}, height=380)
-    model = bars.pop("model")
-    reading = f"The model reaches ROC AUC {model:.3f}" + "".join(
-        f"{'; ' if i else ', '}{model - v:+.3f} against {k} ({v:.3f})"
-        for i, (k, v) in enumerate(bars.items())) + "."
-    rest = pd.DataFrame([(k, v) for k, v in scores.items() if k not in _PREDICTORS],
-                        columns=["metric", "value"])
-    return Section("prediction", title, figure_html(fig)
-                   + (table_html(rest) if len(rest) else ""), reading)

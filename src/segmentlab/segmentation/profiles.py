@@ -1,172 +1,100 @@
-"""Interpretable segment profiles, names and recommended actions.
+"""Interpretable segment profiles and recommended actions.
 
 Every run profiles its segments on the same per-customer summary
 (`segmentlab.customers.customer_summary`),
-whatever feature sets the clustering saw, so profiles of different runs compare directly.
-
-Naming rules
-------------
-A segment is placed in its population by the percentile, among all labelled customers, of the
-segment's median (``<metric>_pct`` columns of the profile): ``low`` at or below ``LOW``
-(1/3), ``high`` at or above ``HIGH`` (2/3), else ``mid``. No fixed money or day thresholds, so
-the rules work on any data set. Dimensions and their level words (``DIMENSIONS``): recency
-(recent / mid / lapsing), frequency (low / mid / high, or ``one-off`` when the median customer
-has one invoice), spend, basket value, units per invoice (low / mid / high) and tenure
-(new / mid / long). The first row of ``NAMING_RULES`` whose conditions all hold names the
-segment; the last row has none, so every segment gets a name:
-
-==========================  ==============================================================
-name                        conditions
-==========================  ==============================================================
-loyal high spenders         recency recent or mid, frequency high, spend high
-wholesale bulk buyers       frequency not one-off, units per invoice high, basket high
-one-off bulk buyers         frequency one-off, units per invoice high, basket high
-new customers               tenure new, recency recent or mid
-frequent low-value buyers   frequency high, basket low
-loyal regulars              recency recent or mid, frequency high
-lapsing big buyers          recency lapsing, spend high
-at-risk regulars            recency lapsing, frequency mid or high
-one-off low spenders        frequency one-off, spend low
-lapsed one-off buyers       frequency one-off, recency lapsing
-one-off buyers              frequency one-off
-lapsed low spenders         recency lapsing, spend low
-high spenders               spend high
-occasional low spenders     spend low
-steady mid-value customers  (anything else)
-==========================  ==============================================================
-
-Segments whose mean return rate is at least ``RETURN_LIFT`` times the population's and at
-least ``RETURN_FLOOR`` get a "high returns" tag. The noise label -1 is always plain
-"unassigned". Segments that would share a name get the first qualifier of ``QUALIFIERS``
-(spend, recency, …), or else the first pair of them, that tells all of them apart; failing
-that ``#1``, ``#2`` … by revenue.
+whatever feature sets the clustering saw, so profiles of different runs compare directly. Names
+follow from these profiles by the rules of `segmentlab.segmentation.naming`.
 
 Actions
 -------
-``ACTIONS`` gives marketing, retention and inventory recommendations per rule name. Their
+``PLAYBOOKS`` gives marketing, retention and inventory recommendations; the first playbook whose
+words all appear among the segment's level words applies (the last one needs none). Their
 placeholders are filled from the profile: ``cycle`` (typical days between orders, from medians:
-(tenure - recency) / (invoices - 1), at least 1), ``alert`` (2 x cycle), ``recency`` (median
-days since last order), ``basket`` and ``voucher`` (median basket value and 10 % of it, in the
-data's currency), ``categories`` (the segment's top extra columns, e.g. product categories,
-when profiled). Segments tagged "high returns" also get a return review and a quality check.
+(tenure - recency) / (invoices - 1), at least 1), ``alert`` (2 x cycle, capped at the data's
+span, the longest tenure of any customer, and saying so when capped), ``recency`` (median days
+since last order), ``basket`` and ``voucher`` (median basket value and 10 % of it, in the data's
+currency), ``categories`` (the segment's top extra columns, e.g. product categories, when
+profiled). Segments with the "high returns" qualifier also get a return review and a quality
+check; segments named for countries outside the home country get a localisation step.
 """
 
 from __future__ import annotations
 
-from itertools import combinations
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from segmentlab.schema import COUNTRY
+from segmentlab.segmentation.naming import NOISE_LABEL, NOISE_NAME, segment_words
+from segmentlab.vocabulary import feature_label
 
 #: Columns of ``customer_summary`` profiled per segment (mean, median, population percentile).
 METRICS = ["recency_days", "frequency", "monetary", "basket_value", "units_per_invoice",
            "return_rate", "tenure_days"]
-LOW, HIGH = 1 / 3, 2 / 3
-RETURN_LIFT, RETURN_FLOOR = 2.0, 0.05
-NOISE_LABEL, NOISE_NAME = -1, "unassigned"
 
-#: dimension -> (profile column, level words for low / mid / high percentile of the median)
-DIMENSIONS = {
-    "recency": ("recency_days_pct", ("recent", "mid", "lapsing")),
-    "frequency": ("frequency_pct", ("low", "mid", "high")),
-    "spend": ("monetary_pct", ("low", "mid", "high")),
-    "basket": ("basket_value_pct", ("low", "mid", "high")),
-    "units": ("units_per_invoice_pct", ("low", "mid", "high")),
-    "tenure": ("tenure_days_pct", ("new", "mid", "long")),
-}
 
-#: (name, conditions) in priority order; a condition is one level word or a tuple of them.
-NAMING_RULES = [
-    ("loyal high spenders", {"recency": ("recent", "mid"), "frequency": "high", "spend": "high"}),
-    ("wholesale bulk buyers", {"frequency": ("low", "mid", "high"), "units": "high",
-                               "basket": "high"}),
-    ("one-off bulk buyers", {"frequency": "one-off", "units": "high", "basket": "high"}),
-    ("new customers", {"tenure": "new", "recency": ("recent", "mid")}),
-    ("frequent low-value buyers", {"frequency": "high", "basket": "low"}),
-    ("loyal regulars", {"recency": ("recent", "mid"), "frequency": "high"}),
-    ("lapsing big buyers", {"recency": "lapsing", "spend": "high"}),
-    ("at-risk regulars", {"recency": "lapsing", "frequency": ("mid", "high")}),
-    ("one-off low spenders", {"frequency": "one-off", "spend": "low"}),
-    ("lapsed one-off buyers", {"frequency": "one-off", "recency": "lapsing"}),
-    ("one-off buyers", {"frequency": "one-off"}),
-    ("lapsed low spenders", {"recency": "lapsing", "spend": "low"}),
-    ("high spenders", {"spend": "high"}),
-    ("occasional low spenders", {"spend": "low"}),
-    ("steady mid-value customers", {}),
-]
+@dataclass(frozen=True)
+class Playbook:
+    """Recommendations for segments whose level words include all of ``words``."""
 
-#: dimension -> level -> qualifier used to tell apart segments that got the same name
-QUALIFIERS = {
-    "spend": {"low": "low spend", "mid": "mid spend", "high": "high spend"},
-    "recency": {"recent": "recent", "mid": "mid recency", "lapsing": "lapsing"},
-    "frequency": {"one-off": "one-off", "low": "rare", "mid": "occasional", "high": "frequent"},
-    "basket": {"low": "small baskets", "mid": "mid baskets", "high": "large baskets"},
-    "units": {"low": "few units", "mid": "mid units", "high": "many units"},
-    "tenure": {"new": "new", "mid": "established", "long": "long-standing"},
-}
+    name: str
+    words: tuple[str, ...]
+    marketing: str
+    retention: str
+    inventory: str
+    any_of: tuple[str, ...] = ()   # at least one of these words too, when given
+    none_of: tuple[str, ...] = ()  # and none of these
 
-_KEEP_WARM = "alert when recency exceeds {alert} days (2x their {cycle}-day cycle)"
-#: rule name -> (marketing, retention, inventory)
-ACTIONS = {
-    "wholesale bulk buyers": (
-        "volume-tier pricing and a trade catalogue; account contact every {cycle} days",
-        "reorder reminder {cycle} days after the last order; " + _KEEP_WARM,
-        "stock depth (several cartons) on {categories}; forecast from their reorder cycle"),
-    "one-off bulk buyers": (
-        "invite to a trade account with volume pricing; follow up within {recency} days",
-        "personal contact after the first bulk order; ask about reorder plans",
-        "check that {categories} can serve a repeat order of the same size"),
-    "new customers": (
-        "welcome series; second-purchase voucher of about {voucher} valid 30 days",
-        "follow up within 30 days of the first order; ask for preferences",
-        "keep entry best sellers in stock: {categories}"),
-    "loyal high spenders": (
-        "VIP tier and early access to new ranges; avoid blanket discounts",
-        _KEEP_WARM, "prioritise availability of {categories}"),
-    "frequent low-value buyers": (
-        "bundles and a free-shipping threshold just above their median basket ({basket})",
-        "regular newsletter; " + _KEEP_WARM, "cross-sell add-ons next to {categories}"),
-    "loyal regulars": (
-        "upsell higher-value items and bundles",
-        "loyalty points; " + _KEEP_WARM, "keep {categories} available"),
-    "lapsing big buyers": (
-        "personal win-back offer now (median {recency} days since last order)",
-        "win back before recency passes {alert} days (2x their {cycle}-day cycle); "
-        "call key accounts", "check {categories} for stock-outs or price rises"),
-    "at-risk regulars": (
-        "time-limited reactivation discount",
-        "trigger contact when recency passes {alert} days; ask why they stopped",
-        "review availability of {categories}"),
-    "one-off low spenders": (
-        "low-cost second-purchase incentive (free shipping on the next order)",
-        "automated messages only; no paid retention spend", "no specific action"),
-    "lapsed one-off buyers": (
-        "one reactivation campaign, then suppress from paid channels",
-        "low priority", "no specific action"),
-    "one-off buyers": (
-        "second-purchase voucher of about {voucher} valid 30 days",
-        "post-purchase follow-up and review request", "no specific action"),
-    "lapsed low spenders": (
-        "low-cost reactivation email; suppress if no response",
-        "low priority", "no specific action"),
-    "high spenders": (
-        "premium recommendations; invite to the loyalty tier", _KEEP_WARM,
-        "keep {categories} available"),
-    "occasional low spenders": (
-        "seasonal campaigns and bundles to raise frequency",
-        "newsletter", "no specific action"),
-    "steady mid-value customers": (
-        "cross-sell from {categories}; test a loyalty tier", _KEEP_WARM,
-        "standard replenishment"),
-    NOISE_NAME: (
-        "no segment-level targeting; review individually",
-        "none at segment level", "none at segment level"),
-}
+
+_KEEP_WARM = "alert when recency exceeds {alert}"
+_BASKET_WORDS = ("with large baskets", "buying in bulk")
+#: In priority order; the last one needs no word, so every segment gets a playbook.
+PLAYBOOKS: tuple[Playbook, ...] = (
+    Playbook("trade buyers", (), "volume-tier pricing and a trade catalogue; account contact "
+             "every {cycle} days", "reorder reminder {cycle} days after the last order; " + _KEEP_WARM,
+             "stock depth (several cartons) on {categories}; forecast from their reorder cycle",
+             any_of=_BASKET_WORDS, none_of=("one-off", "lapsed")),
+    Playbook("one-off bulk buyers", ("one-off",), "invite to a trade account with volume pricing",
+             "personal contact after the first bulk order; ask about reorder plans",
+             "check that {categories} can serve a repeat order of the same size",
+             any_of=_BASKET_WORDS, none_of=("lapsed",)),
+    Playbook("new customers", ("new",), "welcome series; second-purchase voucher of about {voucher} "
+             "valid 30 days", "follow up within 30 days of the first order; ask for preferences",
+             "keep entry best sellers in stock: {categories}"),
+    Playbook("lapsed high spenders", ("lapsed", "high spenders"), "personal win-back offer now "
+             "(median {recency} days since last order)", "call key accounts; find out why they "
+             "stopped", "check {categories} for stock-outs or price rises"),
+    Playbook("lapsed regulars", ("lapsed", "frequent"), "time-limited reactivation discount",
+             "contact now: median {recency} days since last order against a {cycle}-day cycle; "
+             "ask why they stopped", "review availability of {categories}"),
+    Playbook("lapsed one-off buyers", ("lapsed", "one-off"), "one reactivation campaign, then "
+             "suppress from paid channels", "low priority", "no specific action"),
+    Playbook("lapsed buyers", ("lapsed",), "low-cost reactivation email; suppress if no response",
+             "low priority", "no specific action"),
+    Playbook("frequent high spenders", ("frequent", "high spenders"), "VIP tier and early access "
+             "to new ranges; avoid blanket discounts", _KEEP_WARM,
+             "prioritise availability of {categories}"),
+    Playbook("frequent buyers", ("frequent",), "upsell higher-value items and bundles",
+             "loyalty points; " + _KEEP_WARM, "keep {categories} available"),
+    Playbook("one-off low spenders", ("one-off", "low spenders"), "low-cost second-purchase "
+             "incentive (free shipping on the next order)", "automated messages only; no paid "
+             "retention spend", "no specific action"),
+    Playbook("one-off buyers", ("one-off",), "second-purchase voucher of about {voucher} valid 30 "
+             "days", "post-purchase follow-up and review request", "no specific action"),
+    Playbook("high spenders", ("high spenders",), "premium recommendations; invite to the "
+             "loyalty tier", _KEEP_WARM, "keep {categories} available"),
+    Playbook("low spenders", ("low spenders",), "seasonal campaigns and bundles to raise frequency",
+             "newsletter", "no specific action"),
+    Playbook("other buyers", (), "cross-sell from {categories}; test a loyalty tier", _KEEP_WARM,
+             "standard replenishment"),
+)
+_NOISE_ACTIONS = ("no segment-level targeting; review individually", "none at segment level",
+                  "none at segment level")
 _HIGH_RETURNS = ("; review return reasons",
-                 "; quality check on returned products in {categories} "
+                 "; quality check on the products they return{in_categories} "
                  "(return rate {return_rate} vs {return_rate_all} overall)")
+_LOCALISE = "; localise for {countries}: language, currency and delivery costs"
 
 
 def profile_segments(summary: pd.DataFrame, labels: pd.Series,
@@ -182,8 +110,8 @@ def profile_segments(summary: pd.DataFrame, labels: pd.Series,
         population that shares and percentiles refer to.
     extra : DataFrame or None
         More numeric columns per customer (e.g. ``tfidf__cat_03`` category shares): their mean
-        per segment, and ``top_categories``, the three largest means with their lift over the
-        population mean.
+        per segment, ``<column>_all`` their population mean, and ``top_categories``, the three
+        largest means with their lift over the population mean.
 
     Returns
     -------
@@ -192,7 +120,11 @@ def profile_segments(summary: pd.DataFrame, labels: pd.Series,
         ``share_revenue``; ``<metric>_mean`` and ``<metric>_median`` for each of ``METRICS``;
         ``<metric>_pct``, the population percentile (mid-rank) of the segment median, for all
         but the return rate; ``return_rate_lift`` (segment mean / population mean);
-        ``top_countries``; then the ``extra`` columns.
+        ``span_days`` (longest tenure of any customer: how many days the data spans);
+        ``top_countries``, ``main_country``, ``home_country`` (the most common one of all
+        customers), ``home_share`` and ``home_share_all`` (its share in the segment and
+        overall), ``other_country_1``/``_2`` with their ``_share`` (the segment's most common
+        other countries); then the ``extra`` columns.
     """
     if not labels.index.is_unique:
         raise ValueError("labels must have one entry per customer_id")
@@ -218,37 +150,12 @@ def profile_segments(summary: pd.DataFrame, labels: pd.Series,
             profile[f"{metric}_pct"] = (below + upto) / (2 * len(population))
     overall = data["return_rate"].mean()
     profile["return_rate_lift"] = profile["return_rate_mean"] / overall if overall > 0 else 1.0
+    profile["span_days"] = float(data["tenure_days"].max())
     profile["top_countries"] = _top_shares(data[COUNTRY], segment)
+    profile = profile.join(_countries(data[COUNTRY], segment))
     if extra is not None:
         profile = profile.join(_extra_means(extra, segment))
     return profile
-
-
-def name_segments(profile: pd.DataFrame) -> pd.Series:
-    """Descriptive, unique name per segment from the rules in the module docstring.
-
-    Parameters
-    ----------
-    profile : DataFrame
-        Output of ``profile_segments``.
-
-    Returns
-    -------
-    Series
-        Name per segment label, indexed like ``profile``.
-    """
-    levels = _levels(profile)
-    base = levels.apply(_rule_name, axis=1).astype(object)
-    base[profile.index == NOISE_LABEL] = NOISE_NAME
-    tags = {label: ["high returns"] if high else [] for label, high in
-            zip(profile.index, _high_returns(profile), strict=True)}
-    key = base + "|" + pd.Series({label: ",".join(t) for label, t in tags.items()})
-    for _, group in key.groupby(key):
-        if len(group) > 1:
-            _disambiguate(group.index, levels, profile["revenue"], tags)
-    names = pd.Series({label: f"{base[label]} ({', '.join(tags[label])})" if tags[label]
-                       else base[label] for label in profile.index}, dtype=object)
-    return names.rename("name")
 
 
 def recommend_actions(profile: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
@@ -259,88 +166,97 @@ def recommend_actions(profile: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
     profile : DataFrame
         Output of ``profile_segments``.
     names : Series
-        Output of ``name_segments``. A name that does not start with a rule name (renamed by
-        hand) falls back to the rule the profile matches.
+        Segment names (``naming.name_segments``, or renamed by hand): only copied to ``name``;
+        the playbook follows from the profile's level words, whatever the name says.
 
     Returns
     -------
     DataFrame
-        Indexed like ``profile``: ``name``, ``marketing``, ``retention``, ``inventory``.
+        Indexed like ``profile``: ``name``, ``playbook``, ``marketing``, ``retention``,
+        ``inventory``.
     """
-    levels = _levels(profile)
-    high_returns = pd.Series(_high_returns(profile), index=profile.index)
+    words, qualifiers = segment_words(profile)
     rows = {}
     for label in profile.index:
         name = str(names.get(label, ""))
-        rule = max((r for r in ACTIONS if name.startswith(r)), key=len, default=None)
-        if rule is None:
-            rule = NOISE_NAME if label == NOISE_LABEL else _rule_name(levels.loc[label])
-        texts = list(ACTIONS[rule])
-        if high_returns[label]:
+        if label == NOISE_LABEL:
+            rows[label] = [name or NOISE_NAME, "none", *_NOISE_ACTIONS]
+            continue
+        mine = set(words.get(label, []))
+        kinds = {kind: text for kind, text, _ in qualifiers.get(label, [])}
+        book = next(b for b in PLAYBOOKS if set(b.words) <= mine
+                    and (not b.any_of or mine & set(b.any_of)) and not mine & set(b.none_of))
+        texts = [book.marketing, book.retention, book.inventory]
+        if "returns" in kinds:
             texts[1] += _HIGH_RETURNS[0]
             texts[2] += _HIGH_RETURNS[1]
-        values = _placeholders(profile.loc[label])
-        rows[label] = [name, *(text.format(**values) for text in texts)]
-    columns = ["name", "marketing", "retention", "inventory"]
+        if "country" in kinds:  # named for customers outside the home country
+            texts[0] += _LOCALISE
+        values = _placeholders(profile.loc[label], _localise_for(profile.loc[label], kinds))
+        rows[label] = [name, book.name, *(text.format(**values) for text in texts)]
+    columns = ["name", "playbook", "marketing", "retention", "inventory"]
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns).rename_axis("segment")
 
 
-def _levels(profile: pd.DataFrame) -> pd.DataFrame:
-    """Level word per naming dimension per segment."""
-    needed = [column for column, _ in DIMENSIONS.values()] + ["frequency_median"]
-    missing = [c for c in needed if c not in profile.columns]
-    if missing:
-        raise ValueError(f"profile lacks {missing}; build it with profile_segments")
-    levels = {}
-    for dimension, (column, (low, mid, high)) in DIMENSIONS.items():
-        pct = profile[column].to_numpy(float)
-        levels[dimension] = np.select([pct <= LOW, pct >= HIGH], [low, high], mid)
-    levels = pd.DataFrame(levels, index=profile.index, dtype=object)
-    levels.loc[profile["frequency_median"] <= 1, "frequency"] = "one-off"
-    return levels
+def _localise_for(row: pd.Series, kinds: dict[str, str]) -> str | None:
+    """The countries a segment named for customers abroad lives in ('Germany & France')."""
+    tag = kinds.get("country")
+    if tag is None or not tag.startswith("outside "):
+        return tag
+    others = [row.get(f"other_country_{i}") for i in (1, 2)]
+    named = [str(c) for c in others if isinstance(c, str) and c]
+    return "their countries (" + ", ".join(named) + ", …)" if named else "their countries"
 
 
-def _rule_name(levels: pd.Series) -> str:
-    """Name of the first rule whose conditions hold for one segment's levels."""
-    for name, conditions in NAMING_RULES:
-        if all(levels[d] in ((v,) if isinstance(v, str) else v) for d, v in conditions.items()):
-            return name
-    raise AssertionError("the last naming rule has no conditions")
-
-
-def _high_returns(profile: pd.DataFrame) -> np.ndarray:
-    """Whether each segment (noise aside) returns clearly more than the population."""
-    lift = profile["return_rate_lift"].to_numpy(float)
-    high = (lift >= RETURN_LIFT) & (profile["return_rate_mean"].to_numpy(float) >= RETURN_FLOOR)
-    return high & (profile.index != NOISE_LABEL)
-
-
-def _disambiguate(group: pd.Index, levels: pd.DataFrame, revenue: pd.Series,
-                  tags: dict) -> None:
-    """Add to ``tags`` the first qualifier (or pair) that separates every segment in ``group``."""
-    dims = list(QUALIFIERS)
-    for chosen in [[d] for d in dims] + [list(p) for p in combinations(dims, 2)]:
-        if not levels.loc[group, chosen].duplicated().any():
-            for label in group:
-                tags[label] += [QUALIFIERS[d][levels.loc[label, d]] for d in chosen]
-            return
-    order = revenue.loc[group].sort_values(ascending=False, kind="stable").index
-    for rank, label in enumerate(order, start=1):
-        tags[label].append(f"#{rank}")
-
-
-def _placeholders(row: pd.Series) -> dict[str, str]:
+def _placeholders(row: pd.Series, countries: str | None) -> dict[str, str]:
     """Values the action templates refer to, for one profile row."""
     active = row["tenure_days_median"] - row["recency_days_median"]
     cycle = max(active / max(row["frequency_median"] - 1, 1), 1)
+    alert = f"{2 * cycle:.0f} days (2x their {cycle:.0f}-day cycle)"
+    span = row.get("span_days")
+    if span is not None and pd.notna(span) and 2 * cycle > span:
+        # An alert past the data's span cannot be checked against anything these data show.
+        alert = (f"{span:.0f} days, the data's span (2x their {cycle:.0f}-day cycle would be "
+                 f"{2 * cycle:.0f}, longer than the {span:.0f} days the data cover)")
     overall = row["return_rate_mean"] / row["return_rate_lift"] if row["return_rate_lift"] else 0
-    categories = row.get("top_categories") or "their most-bought products"
-    return {"cycle": f"{cycle:.0f}", "alert": f"{2 * cycle:.0f}",
+    categories = row.get("top_categories")
+    known = isinstance(categories, str) and bool(categories)
+    if not known:
+        categories = "their most-bought products"
+    return {"in_categories": f", mostly in {categories}" if known else "",
+            "cycle": f"{cycle:.0f}", "alert": alert,
             "recency": f"{row['recency_days_median']:.0f}",
             "basket": f"{row['basket_value_median']:,.0f}",
             "voucher": f"{0.1 * row['basket_value_median']:,.0f}",
             "categories": categories, "return_rate": f"{row['return_rate_mean']:.0%}",
-            "return_rate_all": f"{overall:.0%}"}
+            "return_rate_all": f"{overall:.0%}", "countries": countries or ""}
+
+
+def _countries(countries: pd.Series, segment: pd.Series) -> pd.DataFrame:
+    """Main country, the home country's share and the two most common other countries."""
+    values = countries.fillna("Unspecified").astype(str).to_numpy()
+    shares = (pd.DataFrame({"segment": segment.to_numpy(), "country": values})
+              .value_counts(normalize=False).rename("n").reset_index())
+    shares["share"] = shares["n"] / shares.groupby("segment")["n"].transform("sum")
+    # Most common first, ties alphabetical, so the choice never depends on row order.
+    shares = shares.sort_values(["segment", "share", "country"], ascending=[True, False, True])
+    overall = pd.Series(values).value_counts()
+    home = sorted(overall.index[overall == overall.max()])[0]
+    labels = pd.Index(sorted(segment.unique()), name="segment")
+    frame = pd.DataFrame({
+        "main_country": shares.drop_duplicates("segment").set_index("segment")["country"],
+        "home_country": home,
+        "home_share": shares[shares["country"] == home].set_index("segment")["share"],
+        "home_share_all": float(overall[home] / len(values)),
+    }, index=labels)
+    frame["home_share"] = frame["home_share"].fillna(0.0)
+    others = shares[shares["country"] != home]
+    others = others.assign(rank=others.groupby("segment").cumcount() + 1)
+    for i in (1, 2):
+        nth = others[others["rank"] == i].set_index("segment")
+        frame[f"other_country_{i}"] = nth["country"].reindex(labels).astype(object)
+        frame[f"other_country_{i}_share"] = nth["share"].reindex(labels).fillna(0.0)
+    return frame
 
 
 def _top_shares(values: pd.Series, segment: pd.Series, k: int = 3) -> pd.Series:
@@ -353,11 +269,15 @@ def _top_shares(values: pd.Series, segment: pd.Series, k: int = 3) -> pd.Series:
 
 
 def _extra_means(extra: pd.DataFrame, segment: pd.Series, k: int = 3) -> pd.DataFrame:
-    """Mean of each extra column per segment, and the top k columns with their lift."""
+    """Mean of each extra column per segment and overall, and the top k with their lift."""
     numeric = extra.reindex(segment.index).select_dtypes("number")
     means = numeric.groupby(segment).mean()
-    lift = means / numeric.mean().where(numeric.mean() != 0)
-    top = {label: ", ".join(f"{col} {means.loc[label, col]:.3g} (x{lift.loc[label, col]:.1f})"
+    overall = numeric.mean()
+    lift = means / overall.where(overall != 0)
+    top = {label: ", ".join(f"{feature_label(col)} {means.loc[label, col]:.0%} "
+                            f"(x{lift.loc[label, col]:.1f})"
                             for col in means.loc[label].nlargest(k).index)
            for label in means.index}
-    return means.assign(top_categories=pd.Series(top))
+    population = pd.DataFrame([overall.to_numpy()] * len(means), index=means.index,
+                              columns=[f"{c}_all" for c in numeric.columns])
+    return means.join(population).assign(top_categories=pd.Series(top))

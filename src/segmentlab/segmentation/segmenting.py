@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline
 
 from segmentlab.customers import customer_summary
 from segmentlab.schema import Dataset
-from segmentlab.segmentation import evaluation, profiles
+from segmentlab.segmentation import evaluation, naming, profiles
 from segmentlab.settings import EvaluationSettings
 
 
@@ -113,9 +113,9 @@ def describe_segments(clustering: Clustering, features: pd.DataFrame, dataset: D
     category_columns = [c for c in features.columns if "__cat_" in c]
     extra = features[category_columns] if category_columns else None
     profile = profiles.profile_segments(summary, labels, extra=extra)
-    names = profiles.name_segments(profile)
+    names = naming.name_segments(profile)
     actions = profiles.recommend_actions(profile, names).drop(columns="name", errors="ignore")
-    profile = profile.assign(name=names).join(actions)
+    profile = profile.assign(name=names, name_basis=naming.name_basis(profile)).join(actions)
     xy, axis_names = project(clustering.space, settings.map_method, settings.random_state)
     customer_map = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "segment": labels.to_numpy(),
                                  "segment_name": labels.map(names.to_dict()).to_numpy()},

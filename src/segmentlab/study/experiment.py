@@ -162,6 +162,11 @@ class Experiment:
         return self.config.get("register_model")
 
     @property
+    def model_alias(self) -> str | None:
+        """Registry alias moved to each newly registered version (``models:/NAME@ALIAS``)."""
+        return self.config.get("model_alias")
+
+    @property
     def tuned(self) -> bool:
         return int(self.config.tuning.get("n_trials", 0)) > 0
 

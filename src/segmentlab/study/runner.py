@@ -10,9 +10,11 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime
 from time import perf_counter
 
 from segmentlab import vocabulary
+from segmentlab.cache import stable_hash
 from segmentlab.config import ConfigError, flatten
 from segmentlab.data.loading import load_dataset
 from segmentlab.features.matrix import FeatureResult, compute_features
@@ -50,8 +52,9 @@ def _run(experiment: Experiment) -> float:
              if experiment.tuned else None)
     config = experiment.resolved_config()
     params = {k: v for k, v in flatten(config) if study or not k.startswith("tuning.space.")}
-    resume = tracker.parent_of(study) if study else None
-    with tracker.run(run_name(experiment), params, experiment.tags, config,
+    name = run_name(experiment, dataset.data_hash, study)
+    resume = tracker.parent_of(study, name) if study else None
+    with tracker.run(name, params, experiment.tags, config,
                      list(experiment.overrides), resume_run_id=resume) as run_id:
         tracker.log_data(dataset)
         with _timed(seconds, "features"):
@@ -138,22 +141,37 @@ def register(experiment: Experiment, dataset: Dataset, features: FeatureResult,
     customers = result.labels.index[:60]
     example = dataset.transactions[dataset.transactions[CUSTOMER_ID].isin(customers)]
     version = tracker.register_model(experiment.register_model, model, example,
-                                     experiment.resolved_config(), dataset.data_hash)
+                                     experiment.resolved_config(), dataset.data_hash,
+                                     alias=experiment.model_alias)
     if version:
         from segmentlab.study.report import study_html
 
-        print(f"registered model {experiment.register_model} version {version}")
-        tracker.log_report(study_html(tracker.experiment, tracker.tracking_uri, run_id))
+        alias = f" as models:/{experiment.register_model}@{experiment.model_alias}" \
+            if experiment.model_alias else ""
+        print(f"registered model {experiment.register_model} version {version}{alias}")
+        tracker.log_report(study_html(tracker.experiment, tracker.tracking_uri, run_id,
+                                      model_name=experiment.register_model,
+                                      alias=experiment.model_alias, objective=experiment.objective))
 
 
 #: Stages whose wall seconds the console summary shows, in this order.
 STAGES = ("load", "features", "tuning", "segment", "prediction", "dynamics_stage", "recommend", "figures")
 
 
-def run_name(experiment: Experiment) -> str:
-    """``kmeans · rfm+behaviour · none``: the run's name in MLflow."""
+def run_name(experiment: Experiment, data_hash: str, study=None, now: datetime | None = None) -> str:
+    """``kmeans · rfm+behaviour · none · 3f9a1c · 2026-11-29 14:02``: the run's name in MLflow.
+
+    The hash is the study's (data and every untuned config value) or, without tuning, the same
+    over the data and the whole config, so two studies never share a name; the start time tells
+    apart repeated runs of one config (a resumed study keeps its first name).
+    """
     tags = experiment.tags
-    return " · ".join(tags[g] for g in vocabulary.RUN_NAME_GROUPS if tags.get(g))
+    if study is not None:
+        digest = study.study_name.rsplit(".", 1)[-1][:6]
+    else:
+        digest = stable_hash({"config": experiment.resolved_config(), "data": data_hash}, 6)
+    when = (now or datetime.now()).strftime("%Y-%m-%d %H:%M")
+    return " · ".join([*(tags[g] for g in vocabulary.RUN_NAME_GROUPS if tags.get(g)), digest, when])
 
 
 def summary(dataset: Dataset, result: RunResult, run_id: str | None, ui_command: str | None,

@@ -36,14 +36,11 @@ def predict(model_uri: str, transactions: str, out: str, tracking_uri: str) -> i
     segments = segments.sort_values(CUSTOMER_ID, kind="stable").reset_index(drop=True)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     segments.to_csv(out, index=False)
-    counts = segments["assigned_by"].value_counts()
-    print(f"{len(segments):,} customers → {out} ({counts.get('training', 0):,} known from training, "
-          f"{counts.get('classifier', 0):,} assigned by the classifier, {len(removed):,} removed by "
-          f"cleaning)")
+    print(f"{len(segments):,} customers → {out} ({len(removed):,} removed by cleaning)")
     if len(removed):
         print("removed by cleaning, by reason: " + ", ".join(
             f"{reason} {n:,}" for reason, n in removed["reason"].value_counts().items()))
-    print(segments.loc[segments["reason"] == "", "segment_name"].value_counts().to_string())
+    print(assignment_summary(segments[segments["reason"] == ""]))
     return 0
 
 
@@ -104,3 +101,20 @@ def recommend(model_uri: str, transactions: str, out: str, tracking_uri: str, k:
     print(f"{recs['customer_id'].nunique():,} customers × up to {k} products → {out} "
           f"({served.get(True, 0):,} served from popularity first)")
     return 0
+
+
+def assignment_summary(segments: pd.DataFrame) -> str:
+    """How the customers were placed: known, assigned (by confidence), or too new, and where."""
+    counts = segments["assigned_by"].value_counts()
+    classified = segments[segments["assigned_by"] == "classifier"]
+    young = segments[segments["assigned_by"] == "too little history"]
+    lines = [f"  {counts.get('training', 0):,} known from training (their clustering segment)",
+             f"  {len(classified):,} assigned by the classifier: "
+             f"{(classified['confidence'] >= 0.5).sum():,} with confidence >= 0.5, "
+             f"{(classified['confidence'] < 0.5).sum():,} below",
+             f"  {len(young):,} new — not yet segmentable (history under the model's minimum; "
+             f"median {young['history_days'].median():.0f} days of history; their closest "
+             f"segment has median confidence {young['confidence'].median():.2f})" if len(young) else
+             "  0 new — not yet segmentable", "", "segments:",
+             segments["segment_name"].value_counts().to_string()]
+    return "\n".join(lines)

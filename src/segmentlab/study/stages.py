@@ -40,14 +40,17 @@ def predict_stage(experiment: Experiment, dataset: Dataset, features: FeatureRes
             experiment.prediction_features(), experiment.repurchase_classifier(), experiment.assigner(),
             experiment.segmenter, horizon_days=settings.horizon_days, n_rolling=settings.n_rolling,
             new_customer_invoices=settings.new_customer_invoices,
+            min_history_days=settings.min_history_days,
             importance_repeats=settings.importance_repeats, surrogate_depth=settings.surrogate_depth,
             test_size=settings.test_size, spend_regressor=experiment.spend_regressor(),
             random_state=experiment.seed, fitted=features.union, lifetime=experiment.lifetime(),
-            every_days=settings.train_cutoffs.every_days,
-            min_history_days=settings.train_cutoffs.min_history_days,
-            population=settings.population, active_days=settings.active_days,
-            validation_windows=settings.validation_windows, calibration=settings.calibration,
-            segment_predictors=settings.segment_predictors, n_bootstrap=settings.n_bootstrap)
+            pooling=dict(every_days=settings.train_cutoffs.every_days,
+                         min_history_days=settings.train_cutoffs.min_history_days,
+                         population=settings.population, active_days=settings.active_days,
+                         validation_windows=settings.validation_windows,
+                         calibration=settings.calibration,
+                         segment_predictors=settings.segment_predictors,
+                         n_bootstrap=settings.n_bootstrap))
     except WindowError as e:
         return Assessment(skipped=str(e))
 

@@ -55,16 +55,20 @@ def fetch_study(experiment: str, tracking_uri: str) -> pd.DataFrame:
     renamed = {c: c.split(".", 1)[1] for c in runs.columns if c.startswith(("metrics.", "tags."))}
     runs = runs.rename(columns={**renamed, "tags.mlflow.runName": "run_name"})
     keep = ["run_id", "run_name", "start_time"] + [c for c in renamed.values() if "/" in c or c in
-                                                   (*vocabulary.GROUPS, "degenerate", "data_hash")]
+                                                   (*vocabulary.GROUPS, "degenerate", "data_hash",
+                                                    "data_source")]
     return runs.loc[:, [c for c in dict.fromkeys(keep) if c in runs.columns]].reset_index(drop=True)
 
 
-def registered_run(name: str, tracking_uri: str) -> str | None:
-    """The run id behind the latest version of a registered model, if there is one."""
+def registered_run(name: str, tracking_uri: str, alias: str | None = None) -> str | None:
+    """The run id behind a registered model's ``alias`` (the latest version without one), if any."""
     mlflow.set_registry_uri(tracking_uri)
+    client = mlflow.MlflowClient()
     try:
-        versions = mlflow.MlflowClient().search_model_versions(f"name = '{name}'")
-    except Exception:  # no registry tables yet, or no such model
+        if alias:
+            return client.get_model_version_by_alias(name, alias).run_id
+        versions = client.search_model_versions(f"name = '{name}'")
+    except Exception:  # no registry tables yet, no such model or no such alias
         return None
     return max(versions, key=lambda v: int(v.version)).run_id if versions else None
 

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -30,7 +31,13 @@ if TYPE_CHECKING:
     from segmentlab.study.results import RunResult
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one line per artifact read
+# With a tracking server MLflow prints two URLs for every run that ends (one per trial); the
+# summary gives the runs page once.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 _MAX_PARAM_CHARS = 6000  # MLflow's limit for a param value
+# MLflow 3's UI opens an experiment without this tag on its GenAI pages; this value files it
+# under machine learning, where runs, metrics and charts are (values from MLflow's UI source).
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 _BATCH = 100             # MLflow's limit for params per log_batch
 
 
@@ -62,9 +69,9 @@ class Tracker(Protocol):
     def log_result(self, result: RunResult, config: dict | None = None) -> None: ...
     def log_skipped(self, stage: str, reason: str) -> None: ...
     def register_model(self, name: str, model: Any, example: pd.DataFrame, config: dict,
-                       data_hash: str) -> str | None: ...
+                       data_hash: str, alias: str | None = None) -> str | None: ...
     def log_report(self, html: str) -> None: ...
-    def parent_of(self, study) -> str | None: ...
+    def parent_of(self, study, name: str) -> str | None: ...
     def link_study(self, study) -> None: ...
     def log_trial(self, trial, outcome, config: dict) -> str | None: ...
     def log_progress(self, n_finished: int) -> None: ...
@@ -98,15 +105,15 @@ class NullTracker:
         """Nothing to log."""
 
     def register_model(self, name: str, model: Any, example: pd.DataFrame, config: dict,
-                       data_hash: str) -> str | None:
+                       data_hash: str, alias: str | None = None) -> str | None:
         """Nothing to register."""
         return None
 
     def log_report(self, html: str) -> None:
         """Nothing to log."""
 
-    def parent_of(self, study) -> str | None:
-        """No earlier parent run to resume."""
+    def parent_of(self, study, name: str) -> str | None:
+        """No parent run to resume."""
         return None
 
     def link_study(self, study) -> None:
@@ -134,7 +141,10 @@ class MlflowTracker:
         Experiment name; created on first use.
     artifact_location : str
         Where a newly created experiment stores artifacts (a local folder is made absolute so the
-        UI finds it from any working directory).
+        UI finds it from any working directory). With an ``http(s)://`` tracking URI a local
+        folder is ignored: the server stores the artifacts (``mlflow-artifacts:/``, under its
+        ``--artifacts-destination``), so every worker's artifacts end up in one place; a URI
+        with a scheme (``s3://…``) is used as given.
     """
 
     def __init__(self, tracking_uri: str = "sqlite:///outputs/mlflow.db", experiment: str = "segmentlab",
@@ -146,8 +156,19 @@ class MlflowTracker:
     records = True
 
     @property
+    def served(self) -> bool:
+        """Whether the store is a tracking server (which also serves the UI)."""
+        return self.tracking_uri.startswith(("http://", "https://"))
+
+    @property
     def ui_command(self) -> str:
-        return f"mlflow ui --backend-store-uri {self.tracking_uri} --host 127.0.0.1"
+        """The experiment's runs page on a server; for a local store, the command that serves it."""
+        experiment_id = getattr(self, "experiment_id_", None)
+        page = f"#/experiments/{experiment_id}/runs" if experiment_id else ""
+        if self.served:
+            return f"{mask_url(self.tracking_uri).rstrip('/')}/{page}"
+        return (f"mlflow ui --backend-store-uri {mask_url(self.tracking_uri)} --host 127.0.0.1"
+                f", then open http://127.0.0.1:5000/{page}")
 
     def check(self) -> None:
         """Fail fast, before any long work, when the store cannot be reached or written."""
@@ -162,19 +183,46 @@ class MlflowTracker:
                 ) from e
             if not os.access(folder, os.W_OK):
                 raise TrackingError(f"tracking store {self.tracking_uri}: folder {folder} is not writable")
-        if self.tracking_uri.startswith(("http://", "https://")):
+        if self.served:
             _probe_server(self.tracking_uri)
         mlflow.set_tracking_uri(self.tracking_uri)
         try:
-            if mlflow.get_experiment_by_name(self.experiment) is None:
-                location = self.artifact_location
-                if "://" not in location:
-                    location = Path(location).resolve().as_uri()
-                mlflow.create_experiment(self.experiment, artifact_location=location)
-            mlflow.set_experiment(self.experiment)
+            experiment = mlflow.get_experiment_by_name(self.experiment) or self._create_experiment()
+            if not EXPERIMENT_KIND.items() <= experiment.tags.items():
+                for key, value in EXPERIMENT_KIND.items():
+                    mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, key, value)
+            mlflow.set_experiment(experiment_id=experiment.experiment_id)
         except Exception as e:  # MLflow raises many types for an unreachable or broken store
             first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise TrackingError(f"tracking store {self.tracking_uri} is not usable: {first_line}") from e
+            raise TrackingError(f"tracking store {mask_url(self.tracking_uri)} is not usable: "
+                                f"{first_line}") from e
+        self.experiment_id_ = experiment.experiment_id
+        if self.served and experiment.artifact_location.startswith("file:"):
+            print(f"segmentlab: warning: experiment '{self.experiment}' on {mask_url(self.tracking_uri)} "
+                  f"keeps artifacts at {experiment.artifact_location}, on the disk of whichever worker "
+                  "logs them; name a new experiment (tracking.experiment=...) to keep them on the server",
+                  file=sys.stderr)
+
+    def new_artifact_location(self) -> str | None:
+        """The artifact location a new experiment gets: None lets a server choose its own
+        (``mlflow-artifacts:/``); a local folder becomes an absolute ``file://`` URI."""
+        location = self.artifact_location
+        if re.match(r"^[A-Za-z][\w+.-]+:", location or ""):  # a URI (s3://, mlflow-artifacts:/…)
+            return location
+        return None if self.served or not location else Path(location).resolve().as_uri()
+
+    def _create_experiment(self):
+        """Create the experiment; another worker creating it at the same moment is no error."""
+        from mlflow.exceptions import MlflowException
+
+        mlflow = _mlflow()
+        try:
+            mlflow.create_experiment(self.experiment, artifact_location=self.new_artifact_location(),
+                                     tags=EXPERIMENT_KIND)
+        except MlflowException as e:
+            if e.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        return mlflow.get_experiment_by_name(self.experiment)
 
     @contextmanager
     def run(self, name: str, params: Mapping[str, Any], tags: Mapping[str, str],
@@ -185,11 +233,11 @@ class MlflowTracker:
         all_tags = {**tags, **provenance_tags()}
         with mlflow.start_run(run_id=resume_run_id, run_name=None if resume_run_id else name,
                               tags=None if resume_run_id else all_tags) as active:
-            if resume_run_id:  # params are immutable in MLflow: log only the new ones
-                known = mlflow.get_run(resume_run_id).data.params
-                params = {k: v for k, v in params.items() if k not in known}
+            if resume_run_id:
                 mlflow.set_tags(all_tags)
-            _log_params(params)
+                _log_new_params(resume_run_id, params)
+            else:
+                _log_params(params)
             mlflow.log_dict(config, "config.yaml")
             mlflow.log_text("\n".join(overrides) + "\n", "overrides.txt")
             mlflow.log_dict(package_versions(), "packages.json")
@@ -238,9 +286,10 @@ class MlflowTracker:
 
 
     def register_model(self, name: str, model: Any, example: pd.DataFrame, config: dict,
-                       data_hash: str) -> str:
+                       data_hash: str, alias: str | None = None) -> str:
         """Log the deployable model (transactions in) and register it as a new version of ``name``,
-        tagged with its config, git commit, data hash and package versions; return the version."""
+        tagged with its config, git commit, data hash and package versions, and point ``alias``
+        at it (``models:/name@alias``); return the version."""
         mlflow = _mlflow()
         from segmentlab.study.pyfunc import FramePredictor, log_pyfunc
 
@@ -251,6 +300,8 @@ class MlflowTracker:
                 "packages": json.dumps(package_versions()), "config": _yaml(config)[:7500]}
         for key, value in tags.items():
             client.set_model_version_tag(name, version, key, value)
+        if alias:
+            client.set_registered_model_alias(name, alias, version)
         return version
 
     def log_skipped(self, stage: str, reason: str) -> None:
@@ -263,22 +314,37 @@ class MlflowTracker:
         mlflow = _mlflow()
         mlflow.log_text(html, "report.html")
 
-    def parent_of(self, study) -> str | None:
-        """The parent run an earlier invocation of this study logged to this store, if any."""
-        mlflow = _mlflow()
-        run_id = study.user_attrs.get(f"mlflow_parent_run:{mask_url(self.tracking_uri)}")
-        if not run_id:
-            return None
-        try:
-            mlflow.set_tracking_uri(self.tracking_uri)
-            return run_id if mlflow.get_run(run_id).info.lifecycle_stage == "active" else None
-        except Exception:  # deleted or from another store: start a new parent
-            return None
+    def parent_of(self, study, name: str) -> str:
+        """The study's one parent run in this store: the recorded one, or a new run named ``name``.
+
+        Several workers starting together each create a candidate; the study user attribute
+        ``mlflow_parent_run:<store>`` is claimed once (`workers.claim_study_attr`), and the
+        losers delete their candidates and join the winner's run. A deleted parent is replaced
+        the same way. Call `check` first.
+        """
+        from segmentlab.study.workers import claim_study_attr
+
+        client = _mlflow().MlflowClient(self.tracking_uri)
+        key = self._parent_key()
+        current = study.user_attrs.get(key)
+        if current and _active(client, current):
+            return current
+        candidate = client.create_run(self.experiment_id_, run_name=name,
+                                      tags={"run_kind": "study", "study_name": study.study_name})
+        holder = claim_study_attr(study, key, candidate.info.run_id, replace=current)
+        if holder != candidate.info.run_id:
+            client.delete_run(candidate.info.run_id)
+        return holder
+
+    def _parent_key(self) -> str:
+        return f"mlflow_parent_run:{mask_url(self.tracking_uri)}"
 
     def link_study(self, study) -> None:
+        """Mark the active run as the study's parent (unless the study has one already)."""
+        from segmentlab.study.workers import claim_study_attr
+
         mlflow = _mlflow()
-        active = mlflow.active_run()
-        study.set_user_attr(f"mlflow_parent_run:{mask_url(self.tracking_uri)}", active.info.run_id)
+        claim_study_attr(study, self._parent_key(), mlflow.active_run().info.run_id)
         mlflow.set_tags({"study_name": study.study_name, "run_kind": "study"})
 
     def log_trial(self, trial, outcome, config: dict) -> str:
@@ -307,8 +373,17 @@ class MlflowTracker:
         mlflow = _mlflow()
         import optuna.visualization as vis
 
+        from segmentlab.study.tuning import counted
+
         mlflow.log_metrics({f"best/{m}": v for m, v in zip(metric_names, best.values, strict=True)})
         mlflow.log_metrics({"tuning/best_trial_number": best.number, "tuning/trials_this_invocation": ran})
+        # Every worker ends on the same finished study, so these final counts agree whoever logs last.
+        finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+        n_counted = sum(counted(t) for t in finished)
+        mlflow.log_metric("tuning/n_finished_trials", n_counted, step=n_counted)
+        mlflow.log_metrics({"tuning/n_complete_trials": sum(t.state.name == "COMPLETE" for t in finished),
+                            "tuning/n_interrupted_trials": sum(bool(t.user_attrs.get("interrupted"))
+                                                               for t in finished)})
         mlflow.set_tags({"best_trial_number": str(best.number),
                          "best_trial_run_id": best.user_attrs.get("mlflow_run_id", "")})
         trials = study.trials_dataframe(attrs=("number", "state", "values", "params", "user_attrs"))
@@ -326,6 +401,14 @@ class MlflowTracker:
             if len(complete) >= 2 and len(best.params) >= 2:
                 mlflow.log_figure(vis.plot_param_importances(study, target=target, target_name=metric),
                                   f"tuning/param_importances_{stem}.html")
+
+
+def _active(client, run_id: str) -> bool:
+    """Whether a run exists in this store and is not deleted."""
+    try:
+        return client.get_run(run_id).info.lifecycle_stage == "active"
+    except Exception:  # deleted for good, or from another store
+        return False
 
 
 def _probe_server(uri: str, timeout: float = 5.0) -> None:
@@ -353,6 +436,26 @@ def _log_params(params: Mapping[str, Any]) -> None:
     items = [(k, _param_value(v)) for k, v in params.items()]
     for i in range(0, len(items), _BATCH):
         mlflow.log_params(dict(items[i:i + _BATCH]))
+
+
+def _log_new_params(run_id: str, params: Mapping[str, Any], attempts: int = 5) -> None:
+    """Log the params a resumed run does not hold yet (MLflow params are immutable).
+
+    Workers joining one parent run log at the same moment and may differ in a value or two that
+    does not change the study (``cache_dir``): the first value logged stays. When another worker
+    logs some of the params between our read and our write, the batch is refused; read again.
+    """
+    from mlflow.exceptions import MlflowException
+
+    mlflow = _mlflow()
+    for attempt in range(attempts):
+        known = mlflow.get_run(run_id).data.params
+        try:
+            _log_params({k: v for k, v in params.items() if k not in known})
+            return
+        except MlflowException:
+            if attempt == attempts - 1:
+                raise
 
 
 def _param_value(value: Any) -> str:

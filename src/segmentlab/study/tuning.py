@@ -7,17 +7,19 @@ the override and the MLflow param. Trials persist in an RDB storage (SQLite by d
 the same command again resumes the study, and several workers may share one study.
 
 Counting. ``n_trials`` is the number of *finished* trials the study should hold: complete ones
-and ones that failed for a reason of their own (an exception, a degenerate clustering). Two kinds
-of trial do not count and are re-run: a trial left RUNNING by a worker process that died on this
-machine (marked FAIL with ``interrupted`` when the next worker starts), and a trial asked for by a
-worker that lost the race for the last slot (marked PRUNED with ``surplus`` and never run).
+and ones that failed for a reason of their own (an exception, a degenerate clustering). Three
+kinds of trial do not count: a trial whose worker died (failed with ``interrupted`` and a reason
+by the worker that notices, see `segmentlab.study.workers`; its slot is run again), a trial asked
+for by a worker that lost the race for the last slot (PRUNED with ``surplus``, never run), and a
+trial that drew a setting an earlier trial holds (FAIL with ``duplicate_of``, never run; see
+`segmentlab.study.sampling`). A finite space with fewer settings than ``n_trials`` ends the
+study when every setting is evaluated.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import socket
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,13 +28,14 @@ from typing import Any
 import optuna
 from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
-from optuna.trial import FrozenTrial, TrialState, create_trial
+from optuna.trial import FrozenTrial, TrialState
 
 from segmentlab.cache import stable_hash
 from segmentlab.config import CONFIG_DIR, build, flatten, resolved, with_overrides
+from segmentlab.study import workers
+from segmentlab.study.sampling import TrialSeededSampler, ask, counted, finite_settings, free_settings
 
 SPACE_DIR = CONFIG_DIR / "tuning" / "space"
-_WORKER = f"{socket.gethostname()}:{os.getpid()}"
 _MISSING = object()
 
 
@@ -53,10 +56,12 @@ def search_space(cfg: DictConfig, choices: Mapping[str, str]) -> dict[str, BaseD
     """The flattened search space of the nodes in ``tuning.tune``, checked against the config.
 
     ``choices`` maps config groups to the chosen options (``{"clusterer": "kmeans"}``…), used
-    to name a missing space file. The objectives are checked too (see :func:`check_metrics`).
+    to name a missing space file. The objectives and the heartbeat settings are checked too
+    (:func:`check_metrics`, :func:`heartbeat`).
     """
     tune = list(cfg.tuning.get("tune", ["clusterer"]))
     check_metrics(list(cfg.tuning.metrics), tune)
+    heartbeat(cfg)
     space_node = cfg.tuning.get("space") or {}
     space: dict[str, BaseDistribution] = {}
     for node in tune:
@@ -96,6 +101,17 @@ def check_metrics(metrics: Sequence[str], tune: Sequence[str]) -> None:
                               f"(tuning={preset} sets one)")
 
 
+def heartbeat(cfg: DictConfig) -> tuple[float, float]:
+    """``(tuning.heartbeat_interval, tuning.grace_period)`` in seconds, checked: a grace period
+    shorter than two heartbeats would fail live trials as dead."""
+    beat, grace = float(cfg.tuning.get("heartbeat_interval", 10)), float(cfg.tuning.get("grace_period", 60))
+    if not 0 < 2 * beat <= grace:
+        raise TuningError(f"tuning.grace_period={grace:g} must be at least twice "
+                          f"tuning.heartbeat_interval={beat:g} (both in seconds, > 0), or live "
+                          "trials would be failed as dead")
+    return beat, grace
+
+
 def _siblings(cfg: DictConfig, key: str) -> str:
     node = OmegaConf.select(cfg, key.rsplit(".", 1)[0], default=None)
     return ", ".join(map(str, node.keys())) if isinstance(node, DictConfig) else "none"
@@ -103,24 +119,30 @@ def _siblings(cfg: DictConfig, key: str) -> str:
 
 def study_name(cfg: DictConfig, space: Mapping[str, BaseDistribution], data_hash: str, label: str) -> str:
     """``<label>.<hash>``, the label naming the config choices (``<clusterer>.<features>.<reducer>``);
-    the hash covers the data and every config value
-    that is neither tuned nor a tuning budget (n_trials, timeout), so the same command — with more
-    trials or not — finds the same study, and any other change starts a new one."""
+    the hash covers the data and every config value that is neither tuned, nor a tuning budget
+    (n_trials, timeout…), nor the worker's cache folder, so the same command — with more trials or
+    not, from any worker — finds the same study, and any other change starts a new one."""
     config = resolved(cfg)
     config.pop("tracking", None)
+    config.pop("cache_dir", None)  # where a worker caches changes nothing; workers on other hosts differ
     tuning = config.get("tuning", {})
     tuned_nodes = tuning.get("tune", ["clusterer"])
     # The spaces of nodes this study does not tune cannot change it.
     tuning["space"] = {k: v for k, v in (tuning.get("space") or {}).items() if k in tuned_nodes}
-    for budget in ("n_trials", "timeout", "storage", "study_name", "show_progress"):
+    for budget in ("n_trials", "timeout", "storage", "study_name", "show_progress",
+                   "heartbeat_interval", "grace_period"):
         tuning.pop(budget, None)
     fixed = {k: v for k, v in flatten(config) if k not in space}
     return f"{label}.{stable_hash({'config': fixed, 'data': data_hash}, 10)}"
 
 
-def build_sampler(cfg: DictConfig, space: Mapping[str, BaseDistribution]) -> optuna.samplers.BaseSampler:
-    """The configured sampler; ``grid`` expands integer and categorical dimensions."""
+def build_sampler(cfg: DictConfig, space: Mapping[str, BaseDistribution],
+                  seed: int | None = None) -> optuna.samplers.BaseSampler:
+    """The configured sampler (with ``seed`` instead of the configured one, when given); ``grid``
+    expands integer and categorical dimensions."""
     node = cfg.tuning.sampler
+    if seed is not None:
+        node = OmegaConf.merge(node, {"seed": seed})
     if node.get("_target_") == "optuna.samplers.GridSampler":
         return optuna.samplers.GridSampler(_grid(space), seed=node.get("seed"))
     return build(node)
@@ -141,7 +163,8 @@ def _grid(space: Mapping[str, BaseDistribution]) -> dict[str, list]:
 
 def open_study(cfg: DictConfig, space: Mapping[str, BaseDistribution], data_hash: str,
                label: str) -> optuna.Study:
-    """Create or load the job's study in the configured storage."""
+    """Create or load the job's study in the configured storage (see `segmentlab.study.workers`
+    for what makes this safe when several workers start at once)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     name = cfg.tuning.study_name or study_name(cfg, space, data_hash, label)
     storage = cfg.tuning.storage
@@ -151,50 +174,33 @@ def open_study(cfg: DictConfig, space: Mapping[str, BaseDistribution], data_hash
     if len(directions) != len(cfg.tuning.metrics):
         raise TuningError(f"tuning.directions has {len(directions)} entries for "
                           f"{len(cfg.tuning.metrics)} tuning.metrics")
-    return optuna.create_study(study_name=name, storage=storage, load_if_exists=True,
-                               directions=directions, sampler=build_sampler(cfg, space))
+    try:
+        rdb = workers.open_storage(storage)
+    except workers.StorageError as e:
+        raise TuningError(str(e)) from None
+    seed = cfg.tuning.sampler.get("seed")
+    sampler = (build_sampler(cfg, space) if seed is None else
+               TrialSeededSampler(lambda s: build_sampler(cfg, space, s), int(seed)))
+    return optuna.create_study(study_name=name, storage=rdb, load_if_exists=True,
+                               directions=directions, sampler=sampler)
 
 
-def counted(trial: FrozenTrial) -> bool:
-    """Whether a finished trial counts toward ``n_trials`` (see the module docstring)."""
-    if trial.state == TrialState.COMPLETE:
-        return True
-    return trial.state == TrialState.FAIL and not trial.user_attrs.get("interrupted", False)
+def recover(study: optuna.Study, watch: workers.StaleWatch,
+            on_dead: Callable[[FrozenTrial, str], None] | None = None) -> int:
+    """Fail the RUNNING trials of dead workers (see `workers.StaleWatch`), each once across all
+    workers, calling ``on_dead(trial, reason)`` for those this worker failed; return how many."""
+    failed = 0
+    for trial, reason in watch.dead(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))):
+        if workers.fail_dead_trial(study, trial, reason):
+            failed += 1
+            if on_dead is not None:
+                on_dead(trial, reason)
+    return failed
 
 
 def recover_interrupted(study: optuna.Study) -> int:
-    """Mark RUNNING trials whose worker process died on this host as interrupted failures."""
-    host = socket.gethostname()
-    recovered = 0
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = trial.system_attrs.get("segmentlab_worker", "")
-        worker_host, _, pid = worker.rpartition(":")
-        if worker_host == host and pid.isdigit() and not _alive(int(pid)):
-            _fail_running_trial(study, trial, "worker process died")
-            recovered += 1
-    return recovered
-
-
-def _fail_running_trial(study: optuna.Study, trial: FrozenTrial, reason: str) -> None:
-    """Mark another worker's RUNNING trial failed (interrupted, with a reason).
-
-    Optuna has no public way to change a trial this process did not ask for, so this goes
-    through the study's storage and the trial's storage id (private; checked with optuna 5.0.0).
-    """
-    storage, trial_id = study._storage, trial._trial_id
-    storage.set_trial_user_attr(trial_id, "interrupted", True)
-    storage.set_trial_user_attr(trial_id, "fail_reason", reason)
-    storage.set_trial_state_values(trial_id, TrialState.FAIL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """Fail the RUNNING trials whose worker process died on this host; return how many."""
+    return recover(study, workers.StaleWatch(grace_period=math.inf))
 
 
 def remaining(study: optuna.Study, n_trials: int) -> int:
@@ -202,36 +208,6 @@ def remaining(study: optuna.Study, n_trials: int) -> int:
     trials = study.get_trials(deepcopy=False)
     busy = sum(counted(t) or t.state == TrialState.RUNNING for t in trials)
     return max(n_trials - busy, 0)
-
-
-def ask(study: optuna.Study, space: Mapping[str, BaseDistribution], n_trials: int) -> optuna.Trial | None:
-    """Ask for a trial, or None when another worker took the last slot first.
-
-    Like ``study.ask(space)``, except that the trial is born owned by this worker: creation and
-    ownership are one storage write, so a worker killed at any instant leaves no RUNNING trial
-    that :func:`recover_interrupted` cannot attribute (one would hold a slot for ever).
-    """
-    trial = _ask_owned(study, space)
-    earlier = [t for t in study.get_trials(deepcopy=False)
-               if t.number < trial.number and (counted(t) or t.state == TrialState.RUNNING)]
-    if len(earlier) >= n_trials:
-        trial.set_user_attr("surplus", True)
-        study.tell(trial, state=TrialState.PRUNED)
-        return None
-    return trial
-
-
-def _ask_owned(study: optuna.Study, space: Mapping[str, BaseDistribution]) -> optuna.Trial:
-    """``study.ask(space)`` with the worker tag written in the same storage call that creates the
-    trial. Uses Optuna internals that ``Study.ask`` itself uses (the storage, the trial cache and
-    ``Trial._suggest``; private, checked with optuna 5.0.0): seeded sampling is identical to
-    ``study.ask`` (tested)."""
-    owned = create_trial(state=TrialState.RUNNING, system_attrs={"segmentlab_worker": _WORKER})
-    study._thread_local.cached_all_trials = None  # as Study.ask: the sampler sees every finished trial
-    trial = optuna.Trial(study, study._storage.create_new_trial(study._study_id, template_trial=owned))
-    for name, distribution in space.items():
-        trial._suggest(name, distribution)
-    return trial
 
 
 def judge(outcome: TrialOutcome, metric_names: Sequence[str]) -> TrialOutcome:
@@ -249,8 +225,8 @@ def tell(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome,
     """Record a judged trial's objective values, or its failure and the reason."""
     if outcome.failure is not None:
         trial.set_user_attr("fail_reason", outcome.failure)
-        return study.tell(trial, state=TrialState.FAIL)
-    return study.tell(trial, [outcome.metrics[name] for name in metric_names])
+        return study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+    return study.tell(trial, [outcome.metrics[name] for name in metric_names], skip_if_finished=True)
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial:
@@ -270,33 +246,65 @@ def run_trials(study: optuna.Study, space: Mapping[str, BaseDistribution], n_tri
                timeout: float | None, objective: Callable[[dict[str, Any]], TrialOutcome],
                metric_names: Sequence[str],
                on_trial: Callable[[optuna.Trial, TrialOutcome], None] | None = None,
-               progress: bool = True) -> int:
-    """Ask, evaluate and tell until the study holds ``n_trials`` counted trials; return how many ran."""
-    from time import monotonic
+               progress: bool = True, on_dead: Callable[[FrozenTrial, str], None] | None = None,
+               heartbeat_interval: float = 10.0, grace_period: float = 60.0) -> int:
+    """Ask, evaluate and tell until the study holds ``n_trials`` counted trials, or every setting
+    of a finite space; return how many trials this worker ran.
+
+    A worker with no slot left waits while other workers' trials run, so every worker ends on
+    the same finished study; a trial whose worker died is failed (``on_dead``) by whichever
+    worker notices first (`workers.StaleWatch`), and its slot is run again.
+    """
+    from time import monotonic, sleep
 
     from tqdm.auto import tqdm
 
-    recover_interrupted(study)
-    todo = remaining(study, n_trials)
-    bar = tqdm(total=n_trials, initial=n_trials - todo, desc=study.study_name, unit="trial",
-               disable=not progress, leave=True)
-    start, ran = monotonic(), 0
-    while remaining(study, n_trials) > 0 and (timeout is None or monotonic() - start < timeout):
-        trial = ask(study, space, n_trials)
-        if trial is None:
+    watch, settings = workers.StaleWatch(grace_period), finite_settings(space)
+    bar = tqdm(total=n_trials, initial=n_trials - remaining(study, n_trials), desc=study.study_name,
+               unit="trial", disable=not progress, leave=True)
+    start, ran, free = monotonic(), 0, None
+    while timeout is None or monotonic() - start < timeout:
+        recover(study, watch, on_dead)
+        trials = study.get_trials(deepcopy=False)
+        free = None if settings is None else free_settings(settings, trials, space)
+        bar.n = min(sum(counted(t) for t in trials), n_trials)
+        bar.refresh()
+        if remaining(study, n_trials) > 0 and free != []:
+            trial = ask(study, space, n_trials, settings)
+            if trial is not None:
+                ran += _run_one(study, trial, objective, metric_names, on_trial, heartbeat_interval)
+        elif any(t.state == TrialState.RUNNING for t in trials):
+            sleep(min(1.0, heartbeat_interval))  # other workers' trials: wait for them to end or die
+        else:
             break
+    bar.close()
+    n_counted = sum(counted(t) for t in study.get_trials(deepcopy=False))
+    if free == [] and n_counted < n_trials:
+        print(f"study {study.study_name}: the search space has {len(settings)} settings, all "
+              f"evaluated; the study ends with {n_counted} of tuning.n_trials={n_trials} trials")
+    return ran
+
+
+def _run_one(study: optuna.Study, trial: optuna.Trial, objective: Callable[[dict[str, Any]], TrialOutcome],
+             metric_names: Sequence[str], on_trial: Callable[[optuna.Trial, TrialOutcome], None] | None,
+             heartbeat_interval: float) -> bool:
+    """Evaluate one trial while its heartbeat runs, record it and tell it; False when another
+    worker failed it meanwhile as dead (its result is then discarded)."""
+    with workers.Heartbeat(study, trial._trial_id, heartbeat_interval):
         try:
             outcome = objective(dict(trial.params))
         except Exception as e:  # a trial that raises is recorded as failed; the study goes on
             outcome = TrialOutcome({}, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
-        outcome = judge(outcome, metric_names)
-        if on_trial is not None:  # before tell: a finished trial's attributes are frozen
-            on_trial(trial, outcome)
-        tell(study, trial, outcome, metric_names)
-        ran += 1
-        bar.update(1)
-    bar.close()
-    return ran
+    outcome = judge(outcome, metric_names)
+    if study._storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
+        print(f"segmentlab: warning: trial {trial.number} was failed by another worker that saw no "
+              "heartbeat from this one; its result is discarded (raise tuning.grace_period)",
+              file=sys.stderr)
+        return False
+    if on_trial is not None:  # before tell: a finished trial's attributes are frozen
+        on_trial(trial, outcome)
+    tell(study, trial, outcome, metric_names)
+    return True
 
 
 def optimize(study: optuna.Study, experiment, space: Mapping[str, BaseDistribution],
@@ -305,7 +313,8 @@ def optimize(study: optuna.Study, experiment, space: Mapping[str, BaseDistributi
 
     ``experiment`` is the study's base `Experiment`; each trial evaluates
     ``experiment.with_params(trial.params)`` with ``evaluate``, and the experiment's tracker
-    records each trial as a child run of the active parent run and the study's summary on it.
+    records each trial as a child run of the active parent run (a trial of a dead worker too,
+    as a FAILED child with the reason), and the study's summary on it.
     """
     cfg, tracker = experiment.config, experiment.tracker
     metric_names = list(cfg.tuning.metrics)
@@ -316,9 +325,14 @@ def optimize(study: optuna.Study, experiment, space: Mapping[str, BaseDistributi
             trial.set_user_attr("mlflow_run_id", child)
         tracker.log_progress(1 + sum(counted(t) for t in study.get_trials(deepcopy=False)))
 
+    def dead(trial: FrozenTrial, reason: str) -> None:
+        tracker.log_trial(trial, TrialOutcome({}, reason), resolved(with_overrides(cfg, trial.params)))
+
+    beat, grace = heartbeat(cfg)
     ran = run_trials(study, space, cfg.tuning.n_trials, cfg.tuning.timeout,
                      lambda params: evaluate(experiment.with_params(params)), metric_names,
-                     on_trial=record, progress=cfg.tuning.show_progress)
+                     on_trial=record, progress=cfg.tuning.show_progress, on_dead=dead,
+                     heartbeat_interval=beat, grace_period=grace)
     best = best_trial(study)
     tracker.log_study(study, best, metric_names, ran)
     return best
