@@ -286,7 +286,33 @@ FEATURE_LABELS: dict[str, str] = {
     "behaviour__return_rate": "share of spend returned",
     "behaviour__is_home_country": "lives in the home country",
     "behaviour__country_other": "lives in a less common country",
+    "activity__gap_mean_days": "mean days between purchase days (log)",
+    "activity__gap_std_days": "spread of days between purchase days (log)",
+    "activity__gap_median_days": "median days between purchase days (log)",
+    "activity__current_gap_days": "days since the last purchase day (log)",
+    "activity__current_gap_ratio": "current gap over the usual gap (log)",
+    "activity__has_gap": "bought on more than one day",
+    "activity__trend_days": "purchase days, last 90 days against the 90 before",
+    "activity__trend_spend": "spend, last 90 days against the 90 before",
+    "activity__last_year_bought": "bought in the coming window a year ago",
+    "activity__last_year_days": "purchase days in the coming window a year ago (log)",
+    "activity__last_year_spend": "spend in the coming window a year ago (log)",
+    "activity__last_year_prior_days": "purchase days in the window before it a year ago (log)",
+    "activity__last_year_prior_spend": "spend in the window before it a year ago (log)",
+    "activity__has_last_year": "history reaches a year back",
+    "activity__has_last_year_prior": "history reaches a year and a window back",
+    "lifetime__p_alive": "BG/NBD probability still a customer",
+    "lifetime__p_purchase": "BG/NBD probability of a purchase in the horizon",
+    "lifetime__log_expected_purchases": "BG/NBD expected purchases in the horizon (log)",
+    "lifetime__log_expected_spend_per_order": "Gamma-Gamma expected order value (log)",
+    "lifetime__log_expected_spend": "BG/NBD x Gamma-Gamma expected spend in the horizon (log)",
+    "lifetime__bgnbd_fitted": "BG/NBD could be fitted in the window",
+    "lifetime__gamma_gamma_fitted": "Gamma-Gamma could be fitted in the window",
 }
+_ACTIVITY_WINDOWS = {"days_last_": "purchase days in the last {} days (log)",
+                     "spend_last_": "spend in the last {} days (log)",
+                     "lines_last_": "lines bought in the last {} days (log)",
+                     "decayed_days_": "purchase days, {}-day half-life decay (log)"}
 _SPEND_SHARE = {"mon": "Mondays", "tue": "Tuesdays", "wed": "Wednesdays", "thu": "Thursdays",
                 "fri": "Fridays", "sat": "Saturdays", "sun": "Sundays", "weekday": "weekdays",
                 "weekend": "weekends", "morning": "mornings", "midday": "around midday",
@@ -305,6 +331,9 @@ def feature_label(column: str) -> str:
         return "lives in " + name[8:].replace("_", " ").title()
     if name.startswith("cat_") and name[4:].isdigit():
         return f"product category {int(name[4:])} ({prefix})"
+    for start, text in _ACTIVITY_WINDOWS.items():
+        if prefix == "activity" and name.startswith(start) and name[len(start):].isdigit():
+            return text.format(name[len(start):])
     if name.startswith("w2v_") and name[4:].isdigit():
         return f"product-embedding dimension {int(name[4:])}"
     if column.startswith("segment_") and column[8:].lstrip("-").isdigit():
