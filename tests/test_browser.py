@@ -293,6 +293,10 @@ def test_assignment_section_and_name_figures_are_shown(page, transactions, tmp_p
     visible = page.evaluate("Array.from(document.querySelectorAll('.segment .why li'))"
                             ".filter(li => li.getBoundingClientRect().height > 0).length")
     assert visible == sum(len([x for x in b.split(chr(10)) if x]) for b in best.profile["name_basis"])
+    pushed = page.evaluate("Array.from(document.querySelectorAll('.segment dt'))"
+                           ".filter(dt => dt.textContent === 'push' && dt.getBoundingClientRect().height > 0)"
+                           ".map(dt => dt.nextElementSibling.textContent)")
+    assert len(pushed) == len(best.profile) and all("(×" in text for text in pushed)
     assert page.errors() == []
 
 

@@ -12,6 +12,7 @@ from plotly.offline import get_plotlyjs
 
 from segmentlab import vocabulary
 from segmentlab.customers import customer_summary
+from segmentlab.recommend.segment_products import segment_products
 from segmentlab.reports.eda import SECTIONS as EDA_SECTIONS
 from segmentlab.reports.eda import eda_report
 from segmentlab.reports.html import money, number
@@ -83,7 +84,8 @@ def make_study(transactions: pd.DataFrame, segment_name: str | None = None
                       profile, points, importance, prediction, ledger,
                       reason="the registered model segmentlab@champion", classifier="logreg",
                       assigner="logreg", assignment=assignment, history=history,
-                      reliability=reliability)
+                      reliability=reliability,
+                      products=segment_products(transactions, labels, min_customers=2))
     return runs, best
 
 
@@ -264,6 +266,30 @@ def test_segment_cards_show_the_figures_behind_each_name(transactions):
         for line in filter(None, basis.split("\n")):
             assert f"<li>{line}</li>".replace("'", "&#x27;") in page, line
     assert "why this name" in page
+
+
+def test_segment_cards_say_which_products_to_push_and_stock(transactions):
+    from dataclasses import replace
+
+    runs, best = make_study(transactions)
+    products = best.products
+    page = study_report(runs, best)
+    cards = re.findall(r'<div class="segment".*?</dl>', page, flags=re.S)
+    assert len(cards) == len(best.profile)
+    shown = 0
+    for label, card in zip(best.profile.sort_values("share_revenue", ascending=False).index,
+                           cards, strict=True):
+        lift = products[(products["segment"] == label) & (products["kind"] == "product_lift")
+                        & (products["lift"] >= 1.1)]
+        if lift.empty:
+            continue
+        top = lift.sort_values("rank").iloc[0]
+        assert "<dt>push</dt>" in card
+        text = f"{str(top['description']).strip().lower()} (×{top['lift']:.1f})"
+        assert text in card.replace("&#x27;", "'")
+        shown += 1
+    assert shown > 0
+    assert "<dt>push</dt>" not in study_report(runs, replace(best, products=None))  # no table, no line
 
 
 def test_assignment_section_shows_the_scores_the_curve_and_the_calibration(transactions):

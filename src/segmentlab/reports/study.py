@@ -74,6 +74,9 @@ class RunDetails:
     history, reliability : DataFrame or None
         Assignment F1 against days of history, and calibrated confidence against accuracy
         (`segmentlab.prediction.history`).
+    products : DataFrame or None
+        What to push and stock per segment (`segmentlab.recommend.segment_products`):
+        ``segment``, ``kind``, ``rank``, ``description``, ``category``, ``lift``.
     sections : list of Section
         Sections the run drew itself (e.g. "Segments over time"), shown before the ledger.
     """
@@ -92,6 +95,7 @@ class RunDetails:
     assignment: dict[str, float] | None = None
     history: pd.DataFrame | None = None
     reliability: pd.DataFrame | None = None
+    products: pd.DataFrame | None = None
     sections: list[Section] = field(default_factory=list)
 
 
@@ -228,8 +232,9 @@ def _segment_cards(best: RunDetails | None, colours: dict[int, str], currency: s
     order = profile.assign(_noise=profile.index == -1).sort_values(
         ["_noise", "share_revenue"] if "share_revenue" in profile else ["_noise"],
         ascending=[True, False][: 2 if "share_revenue" in profile else 1]).index
-    cards = [_card(label, profile.loc[label], colours.get(int(label), NOISE_COLOUR), currency)
-             for label in order]
+    products = best.products if best is not None else None
+    cards = [_card(label, profile.loc[label], colours.get(int(label), NOISE_COLOUR), currency,
+                   _segment_products(products, label)) for label in order]
     top = profile.drop(index=-1, errors="ignore")
     reading = f"{len(top)} segments"
     if "share_revenue" in top and len(top):
@@ -240,12 +245,38 @@ def _segment_cards(best: RunDetails | None, colours: dict[int, str], currency: s
                        if "share_customers" in top else ")"))
     reading += (". Every word of a name holds by a rule over these figures (under \"why this "
                 "name\": the segment's place among the segments and among all customers); other "
-                "figures are per-customer medians, means in brackets.")
+                "figures are per-customer medians, means in brackets."
+                + (" Push: the products this segment buys most above all customers (lift ×); "
+                   "stock: those rising in its last 90 days against its year."
+                   if products is not None and not products.empty else ""))
     return Section("segments", title, f'<div class="cards">{"".join(cards)}</div>', reading)
 
 
-def _card(label: object, row: pd.Series, colour: str, currency: str) -> str:
-    """One segment: who they are in numbers, then what to do."""
+def _segment_products(products: pd.DataFrame | None, label: object, shown: int = 3,
+                      min_lift: float = 1.1) -> dict[str, str]:
+    """``push`` and ``stock`` lines of one segment's card: its top lift and rising products
+    (at least ``min_lift`` times the reference share; below that there is nothing to act on)."""
+    if products is None or products.empty or "segment" not in products:
+        return {}
+    rows = products[pd.to_numeric(products["segment"], errors="coerce") == int(label)]
+    lines = {}
+    for key, kinds in [("push", ("product_lift", "category_lift")),
+                       ("stock", ("rising_product", "rising_category"))]:
+        for kind in kinds:  # products when there are any, else categories
+            part = rows[(rows["kind"] == kind) & (pd.to_numeric(rows["lift"]) >= min_lift)]
+            part = part.sort_values("rank").head(shown)
+            if part.empty:
+                continue
+            what = part["description"] if "product" in kind else part["category"]
+            lines[key] = "; ".join(f"{str(w).strip().lower()} (×{lift:.1f})"
+                                   for w, lift in zip(what, part["lift"], strict=True))
+            break
+    return lines
+
+
+def _card(label: object, row: pd.Series, colour: str, currency: str,
+          products: dict[str, str] | None = None) -> str:
+    """One segment: who they are in numbers, then what to do and which products."""
     def both(metric: str, fmt: Callable[[float], str]) -> str | None:
         med, mean = row.get(f"{metric}_median"), row.get(f"{metric}_mean")
         if med is None or pd.isna(med):
@@ -258,7 +289,8 @@ def _card(label: object, row: pd.Series, colour: str, currency: str) -> str:
              "total spend": both("monetary", lambda v: money(v, currency)),
              "order value": both("basket_value", lambda v: money(v, currency)),
              "returned": None if rate is None or pd.isna(rate) else f"{rate:.1%} of spend (mean)",
-             "countries": row.get("top_countries"), "categories": row.get("top_categories")}
+             "countries": row.get("top_countries"), "categories": row.get("top_categories"),
+             **(products or {})}
     dl = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts.items()
                  if v is not None and not (isinstance(v, float) and math.isnan(v)) and v != "")
     actions = "".join(f"<li><b>{esc(k)}:</b> {esc(row[k])}</li>"

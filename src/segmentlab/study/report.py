@@ -69,6 +69,7 @@ def study_html(experiment: str, tracking_uri: str, run_id: str | None = None,
         classifier=_text(row.get("classifier")), assigner=_text(row.get("assigner")),
         assignment={k: v for k, v in metrics.items() if k.startswith("assign/")} or None,
         history=tables.get("assign_history"), reliability=tables.get("assign_reliability"),
+        products=tables.get("segment_products"),
         sections=[Section(**tables[a.name]) for a in vocabulary.report_artifacts()
                   if a.kind == "section" and a.name in tables])
     return study_report(choice.runs, details, title=f"segmentlab study: {experiment}",
