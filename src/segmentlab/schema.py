@@ -85,9 +85,11 @@ class Dataset:
 
     Attributes
     ----------
-    transactions : DataFrame
+    transactions : DataFrame or None
         ``CLEAN_COLUMNS``; purchases (``is_return`` False) and the cancellations kept aside as
         returns (``is_return`` True, negative quantity). ``customer_id`` is int64, never missing.
+        None when the lines stayed out of core (``data.engine=duckdb``): the run then has
+        customer-level frames only (`segmentlab.data.outofcore`).
     ledger : CleaningLedger
         Row accounting of the cleaning.
     data_hash : str
@@ -103,7 +105,7 @@ class Dataset:
         their lines and dates, then warnings (starting ``warning:``).
     """
 
-    transactions: pd.DataFrame
+    transactions: pd.DataFrame | None
     ledger: CleaningLedger
     data_hash: str
     source: str

@@ -63,7 +63,8 @@ NON_PRODUCT_CODES = (
 )
 # "DCGS..." codes are kept: they are real products sold through the dotcom channel.
 
-_BAD_DEBT = "adjust bad debt"
+#: The description of the bad-debt accounting lines, compared after strip() and lower().
+BAD_DEBT = "adjust bad debt"
 
 
 class TransactionCleaner(BaseEstimator):
@@ -199,7 +200,7 @@ class TransactionCleaner(BaseEstimator):
         if self.drop_bad_debt:
             steps.append(("bad_debt", lambda _: (
                 text[INVOICE_NO].flag(lambda v: v.str.startswith("A"))
-                | text[DESCRIPTION].flag(lambda v: v.str.strip().str.lower() == _BAD_DEBT))))
+                | text[DESCRIPTION].flag(lambda v: v.str.strip().str.lower() == BAD_DEBT))))
         if len(self.non_product_codes) > 0:
             codes = {str(c).upper() for c in self.non_product_codes}
             steps.append(("non_product_code",

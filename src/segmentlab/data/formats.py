@@ -96,10 +96,10 @@ def read_parts(file: Path, sheets: list[str | int] | None) -> tuple[list[RawPart
         # A pandas index written along with the frame is not a data column.
         keep = [n for n in table.column_names if not re.fullmatch(r"__index_level_\d+__", n)]
         check_names(keep, str(file))
-        table = _blank_is_missing(table.select(keep))
-        return [RawPart(file.name, str(file), _drop_unnamed(table, str(file)))], []
+        table = blank_is_missing(table.select(keep))
+        return [RawPart(file.name, str(file), drop_unnamed(table, str(file)))], []
     table, warning = _read_csv(file)  # checks the header before parsing the rest
-    return [RawPart(file.name, str(file), _drop_unnamed(table, str(file)))], [warning] if warning else []
+    return [RawPart(file.name, str(file), drop_unnamed(table, str(file)))], [warning] if warning else []
 
 
 def _read_csv(file: Path) -> tuple[pa.Table, str | None]:
@@ -150,7 +150,7 @@ def _read_workbook(file: Path, sheets: list[str | int] | None) -> tuple[list[Raw
             raise DataError(f"{exc}; choose the sheets to read with data.sheets=[...]") from None
         table = pa.Table.from_batches([sheet.to_arrow()])
         parts.append(RawPart(f"sheet {name!r} of {file.name}", where,
-                             _drop_unnamed(_blank_is_missing(table.rename_columns(header)), where)))
+                             drop_unnamed(blank_is_missing(table.rename_columns(header)), where)))
     if not parts:
         raise DataError(f"{file}: every sheet is empty")
     return parts, warnings
@@ -177,8 +177,18 @@ def _sheet_header(sheet) -> list[str]:
     return header
 
 
-def _blank_is_missing(table: pa.Table) -> pa.Table:
-    """Empty strings as missing values, and dictionary-encoded text decoded."""
+def blank_is_missing(table: pa.Table) -> pa.Table:
+    """Empty strings as missing values, and dictionary-encoded text decoded, in every column.
+
+    Parameters
+    ----------
+    table : pyarrow.Table
+        Columns as read from a Parquet file or a workbook sheet.
+
+    Returns
+    -------
+    pyarrow.Table
+    """
     columns = []
     for column in table.columns:
         if pa.types.is_dictionary(column.type):
@@ -190,7 +200,7 @@ def _blank_is_missing(table: pa.Table) -> pa.Table:
 
 
 def check_names(header: list[str], where: str) -> None:
-    """Reject duplicated, missing or unexpected columns (blank names: see `_drop_unnamed`)."""
+    """Reject duplicated, missing or unexpected columns (blank names: see `drop_unnamed`)."""
     header = [h for h in header if str(h).strip()]
     keys = [header_key(h) for h in header]
     repeated = sorted({h for h, k in zip(header, keys, strict=True) if keys.count(k) > 1})
@@ -214,8 +224,26 @@ def check_names(header: list[str], where: str) -> None:
                         f"expected exactly the {best} layout: {', '.join(LAYOUTS[best])}")
 
 
-def _drop_unnamed(table: pa.Table, where: str) -> pa.Table:
-    """Drop columns with a blank name that hold nothing; one that holds a value is an error."""
+def drop_unnamed(table: pa.Table, where: str) -> pa.Table:
+    """Drop columns with a blank name that hold nothing; one that holds a value is an error.
+
+    Parameters
+    ----------
+    table : pyarrow.Table
+        A part as read, blank header names included.
+    where : str
+        The file (and sheet), as error messages name it.
+
+    Returns
+    -------
+    pyarrow.Table
+        The columns with a name.
+
+    Raises
+    ------
+    DataError
+        Naming the column's position (1-based), the first data row holding a value and that value.
+    """
     for i, name in enumerate(table.column_names):
         if not str(name).strip() and (row := first_true(pc.is_valid(table.column(i)))) is not None:
             raise cell_error(f"{where}: column {i + 1}", table.column(i), row,

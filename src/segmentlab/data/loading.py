@@ -51,12 +51,15 @@ from segmentlab.schema import (
     Dataset,
 )
 
-__all__ = ["CACHE_VERSION", "LAYOUTS", "OnlineRetailFile", "TransactionSource", "load_dataset"]
+__all__ = ["CACHE_VERSION", "LAYOUTS", "OnlineRetailFile", "TransactionSource", "convert_source_column",
+           "load_dataset", "nothing_left", "unreadable"]
 
 #: Bump whenever reading or cleaning changes what a cached Dataset would contain.
 CACHE_VERSION = 3
 
 ENV_VAR = "SEGMENTLAB_DATA"
+#: How a run may read the file (``data.engine``): see `segmentlab.data.outofcore.choose_engine`.
+ENGINES = ("auto", "pandas", "duckdb")
 _READ_ERRORS = (pa.ArrowException, OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile,
                 fastexcel.FastExcelError)
 
@@ -80,6 +83,12 @@ class OnlineRetailFile:
     sheet : str or int, optional
         The former single-sheet option, still read from older configs: the same as
         ``sheets=[sheet]``. It cannot be combined with ``sheets``.
+    engine : {"auto", "pandas", "duckdb"}
+        How a run reads the file: ``pandas`` holds every line in memory (`read`, every stage of
+        a run); ``duckdb`` keeps the lines in DuckDB and hands the run customer-level frames
+        (`segmentlab.data.outofcore`), for files too big for memory; ``auto`` takes DuckDB for
+        one CSV or Parquet file above ``outofcore.MAX_PANDAS_LINES`` lines. It does not change
+        what is read, nor the fingerprint.
 
     Attributes
     ----------
@@ -90,12 +99,14 @@ class OnlineRetailFile:
 
     def __init__(self, path: str | Sequence[str] | None = None,
                  sheets: str | int | Sequence[str | int] = "all", date_format: str | None = None,
-                 dayfirst: bool | None = None, sheet: str | int | None = None):
+                 dayfirst: bool | None = None, sheet: str | int | None = None,
+                 engine: str = "auto"):
         self.path = path
         self.sheets = sheets
         self.date_format = date_format
         self.dayfirst = dayfirst
         self.sheet = sheet
+        self.engine = engine
         resolved = path if path is not None else os.environ.get(ENV_VAR)
         if not resolved or (isinstance(resolved, str) and not resolved.strip()):
             raise DataError(f"no data file given: pass data.path=PATH or set {ENV_VAR}")
@@ -106,6 +117,13 @@ class OnlineRetailFile:
         self._sheets = _sheet_selection(sheets, sheet)
         if dayfirst not in (None, True, False):
             raise DataError(f"data.dayfirst={dayfirst!r}; expected true, false or null")
+        if engine not in ENGINES:
+            raise DataError(f"data.engine={engine!r}; expected {', '.join(ENGINES)}")
+
+    @property
+    def files(self) -> list[Path]:
+        """The files to read, as paths (user home expanded)."""
+        return list(self._files)
 
     def describe(self) -> str:
         """The file's path, or the paths joined by `` + ``."""
@@ -169,7 +187,7 @@ class OnlineRetailFile:
             return read_parts(file, self._sheets)
         except _READ_ERRORS as exc:
             reason = " ".join(str(exc).split())[:300] or type(exc).__name__
-            raise DataError(f"{file}: {_unreadable(reason)}") from None
+            raise DataError(f"{file}: {unreadable(reason)}") from None
 
     def _hash(self, file: Path) -> str:
         self._check_exists(file)
@@ -211,23 +229,50 @@ def _normalise(part: RawPart, date_format: str | None, dayfirst: bool | None) ->
     columns = {}
     for target, source_name in zip(SOURCE_COLUMNS, layout, strict=True):
         name = table.column_names[by_key[header_key(source_name)]]
-        where = f"{part.where}: column {name!r}"
-        column = table.column(name)
-        try:
-            check_filled(target, column, where)
-            if target == INVOICE_DATE:
-                columns[target] = parse_dates(column, where, date_format, dayfirst).to_pandas()
-            else:
-                columns[target] = convert_column(target, column, where)
-        except pa.ArrowException as exc:  # e.g. a number beyond int64
-            raise DataError(f"{where}: {' '.join(str(exc).split())[:300]}") from None
+        columns[target] = convert_source_column(target, table.column(name),
+                                                f"{part.where}: column {name!r}", date_format,
+                                                dayfirst)
     frame = pd.DataFrame(columns)
     frame[AMOUNT] = frame[QUANTITY] * frame[UNIT_PRICE]
     return frame[RAW_COLUMNS]
 
 
-def _unreadable(reason: str) -> str:
-    """Why a file cannot be parsed; a wrong field count (from Arrow) says what to look for."""
+def convert_source_column(target: str, column: pa.ChunkedArray, where: str,
+                          date_format: str | None = None, dayfirst: bool | None = None) -> pd.Series:
+    """One source column as the pandas values ``RAW_COLUMNS`` prescribe, checked as `read` checks it.
+
+    Parameters
+    ----------
+    target : str
+        The ``SOURCE_COLUMNS`` name the column is read as.
+    column : pyarrow.ChunkedArray
+        The whole column as read, in file order (blank text already missing).
+    where : str
+        The file and column as error messages name them: ``PATH: column 'Quantity'``.
+    date_format, dayfirst
+        As `OnlineRetailFile` takes them, for the invoice date.
+
+    Returns
+    -------
+    Series
+
+    Raises
+    ------
+    DataError
+        One line naming ``where``, the first bad data row (1-based) and its value.
+    """
+    try:
+        check_filled(target, column, where)
+        if target == INVOICE_DATE:
+            return parse_dates(column, where, date_format, dayfirst).to_pandas()
+        return convert_column(target, column, where)
+    except pa.ArrowException as exc:  # e.g. a number beyond int64
+        raise DataError(f"{where}: {' '.join(str(exc).split())[:300]}") from None
+
+
+def unreadable(reason: str) -> str:
+    """Why a file cannot be parsed, from the parser's ``reason``; a wrong field count, reported
+    as Arrow words it (``Expected 8 columns, got 9: LINE``), says what to look for."""
     count = re.search(r"Expected (\d+) columns, got (\d+): (.*)", reason)
     if count is None:
         return f"cannot read the file ({reason})"
@@ -284,7 +329,7 @@ def load_dataset(source: TransactionSource, cleaner: TransactionCleaner,
                                 {OVERLAP_STEP: reading.overlap_duplicate, **ledger.dropped})
     notes = reading.notes() if isinstance(reading, Reading) else ()
     if not (~transactions[IS_RETURN].to_numpy(bool)).any():
-        raise DataError(_nothing_left(source.describe(), ledger))
+        raise DataError(nothing_left(source.describe(), ledger))
     truth = source.truth()
     dataset = Dataset(transactions, ledger, data_hash, source.describe(), truth, notes=notes)
     if cache is not None:
@@ -292,7 +337,7 @@ def load_dataset(source: TransactionSource, cleaner: TransactionCleaner,
     return dataset
 
 
-def _nothing_left(source: str, ledger: CleaningLedger) -> str:
+def nothing_left(source: str, ledger: CleaningLedger) -> str:
     """The one-line error for a source whose every row cleaning dropped or set aside."""
     reason, rows = max(ledger.dropped.items(), key=lambda item: item[1], default=("none", 0))
     return (f"{source}: no purchases left after cleaning: of {ledger.rows_in:,} rows, the most "

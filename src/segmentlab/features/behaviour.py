@@ -35,10 +35,13 @@ _REQUIRED = [INVOICE_NO, STOCK_CODE, QUANTITY, INVOICE_DATE, UNIT_PRICE, CUSTOME
 _TIMING = ["tenure_days", "purchase_gap_mean_days", "purchase_gap_std_days", "is_one_off"]
 _BASKET = ["basket_lines_mean", "basket_lines_max", "basket_units_mean", "basket_units_max",
            "basket_value_mean", "basket_value_std", "n_products", "unit_price_mean"]
-# Counts and money are heavy-tailed (wholesalers next to one-off gift buyers): log1p them.
-_LOGGED = _BASKET
-_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-_HOUR_BANDS = ["morning", "midday", "afternoon", "evening"]
+#: Columns ``log1p`` is applied to when ``log``: counts and money are heavy-tailed
+#: (wholesalers next to one-off gift buyers).
+LOGGED = _BASKET
+#: Weekday names of the ``spend_share_<day>`` columns, Monday first (``weekday_detail``).
+DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+#: Names of the ``spend_share_<band>`` columns: before, between and after ``hour_edges``.
+HOUR_BANDS = ["morning", "midday", "afternoon", "evening"]
 
 
 class BehaviourFeatures(TransformerMixin, BaseEstimator):
@@ -105,10 +108,10 @@ class BehaviourFeatures(TransformerMixin, BaseEstimator):
         self.countries_ = {name: f"country_{_slug(name)}" for name in top}
         if len(set(self.countries_.values())) < len(self.countries_):
             raise DataError(f"country names collide once made column names: {self.countries_}")
-        days = _DAYS if self.weekday_detail else ["weekday", "weekend"]
+        days = DAYS if self.weekday_detail else ["weekday", "weekend"]
         self.feature_names_out_ = np.array(
             [*_TIMING, *_BASKET, "return_rate", *(f"spend_share_{d}" for d in days),
-             *(f"spend_share_{b}" for b in _HOUR_BANDS), "is_home_country",
+             *(f"spend_share_{b}" for b in HOUR_BANDS), "is_home_country",
              *self.countries_.values(), "country_other"], dtype=object)
         return self
 
@@ -129,7 +132,7 @@ class BehaviourFeatures(TransformerMixin, BaseEstimator):
                  self._when(purchases, codes, n, spend), self._country(purchases, codes)]
         features = pd.concat([p.reset_index(drop=True) for p in parts], axis=1)
         if self.log:
-            features[_LOGGED] = np.log1p(features[_LOGGED].clip(lower=0))
+            features[LOGGED] = np.log1p(features[LOGGED].clip(lower=0))
         features.index = pd.Index(customers.astype("int64"), name=CUSTOMER_ID)
         return features[list(self.feature_names_out_)].astype(float)
 
@@ -188,12 +191,12 @@ class BehaviourFeatures(TransformerMixin, BaseEstimator):
         amount = purchases[AMOUNT].astype(float)
         weekday = dates.day_of_week.to_numpy()
         if self.weekday_detail:
-            day_names, day_idx = _DAYS, weekday
+            day_names, day_idx = DAYS, weekday
         else:
             day_names, day_idx = ["weekday", "weekend"], (weekday >= 5).astype(int)
         band = np.digitize(dates.hour.to_numpy(), list(self.hour_edges))
         columns = {}
-        for names, idx in [(day_names, day_idx), (_HOUR_BANDS, band)]:
+        for names, idx in [(day_names, day_idx), (HOUR_BANDS, band)]:
             k = len(names)
             sums = np.bincount(codes * k + idx, weights=amount, minlength=n * k).reshape(n, k)
             shares = sums / np.where(spend > 0, spend, 1.0)[:, None]

@@ -126,7 +126,8 @@ def dynamics_section(result: DynamicsResult, currency: str = "£", top: int = 20
                           "action"]].rename(columns={"from_name": "from", "to_name": "to"})
         body += (f"<h3>Early warnings: top {len(shown)} of {len(result.warnings):,} by value at stake "
                  f"({money(result.warnings['value_at_stake'].sum(), currency)} in all)</h3>"
-                 + table_html(shown, {"value_at_stake": lambda v: money(v, currency)}, sortable=True))
+                 + table_html(shown, {"value_at_stake": lambda v: money(v, currency),
+                                           "customer_id": str}, sortable=True))
     return Section("segments-over-time", "Segments over time", body, reading)
 
 

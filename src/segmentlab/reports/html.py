@@ -57,7 +57,7 @@ p.reading{margin:0 0 12px;color:var(--muted)}p.note{font-style:italic;color:var(
 table{border-collapse:collapse;width:100%;font-size:.88rem;font-variant-numeric:tabular-nums}
 th,td{padding:5px 9px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 th{background:#f8fafc;font-weight:600}.num{text-align:right}
-table.sortable th{cursor:pointer;user-select:none;white-space:nowrap}table.sortable td{white-space:nowrap}
+table.sortable th{cursor:pointer;user-select:none;white-space:nowrap}table.sortable td.num{white-space:nowrap}
 table.sortable th:hover{background:#eef2f7}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
 tr.best td{background:#eaf1ff;font-weight:600}

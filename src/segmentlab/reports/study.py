@@ -171,7 +171,7 @@ def _leaderboard(runs: pd.DataFrame, best: RunDetails | None) -> Section:
         leaders.append(f"{'lowest' if low_is_good else 'highest'} {vocabulary.label(metric)} "
                        f"{number(values[at])} ({runs.at[at, 'run_name'] if 'run_name' in runs else at})")
     summary = "; ".join(leaders)
-    reading = (f"{len(runs)} runs. " + summary[:1].upper() + summary[1:]
+    reading = (f"{len(runs)} run{'' if len(runs) == 1 else 's'}. " + summary[:1].upper() + summary[1:]
                + ". ↑ higher is better, ↓ lower is better. Click a column header to sort, again to "
                "reverse; the detailed run is highlighted; the run name stays in view when the "
                "table scrolls sideways."

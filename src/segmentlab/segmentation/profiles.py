@@ -265,7 +265,12 @@ def _top_shares(values: pd.Series, segment: pd.Series, k: int = 3) -> pd.Series:
     shares = (counts / counts.groupby(level=0).transform("sum")).sort_index()
     top = shares.sort_values(ascending=False, kind="stable").groupby(level=0).head(k)
     return top.groupby(level=0).apply(
-        lambda s: ", ".join(f"{value} {share:.0%}" for (_, value), share in s.items()))
+        lambda s: ", ".join(f"{value} {_percent(share)}" for (_, value), share in s.items()))
+
+
+def _percent(share: float) -> str:
+    """'12%', or '<1%' for a share that would round to a misleading 0%."""
+    return "<1%" if 0 < share < 0.005 else f"{share:.0%}"
 
 
 def _extra_means(extra: pd.DataFrame, segment: pd.Series, k: int = 3) -> pd.DataFrame:

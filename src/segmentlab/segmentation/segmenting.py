@@ -105,11 +105,18 @@ def cluster_customers(
 
 
 def describe_segments(clustering: Clustering, features: pd.DataFrame, dataset: Dataset,
-                      settings: EvaluationSettings | None = None) -> Segmentation:
-    """Profile, name and map the segments of a clustering: what a person reads."""
+                      settings: EvaluationSettings | None = None,
+                      summary: pd.DataFrame | None = None) -> Segmentation:
+    """Profile, name and map the segments of a clustering: what a person reads.
+
+    ``summary`` is the customer summary when the lines are not in ``dataset`` (computed out of
+    core); by default `customer_summary` of ``dataset.transactions``.
+    """
     settings = settings or EvaluationSettings(random_state=42)
     labels = clustering.labels
-    summary = customer_summary(dataset.transactions).reindex(features.index)
+    if summary is None:
+        summary = customer_summary(dataset.transactions)
+    summary = summary.reindex(features.index)
     category_columns = [c for c in features.columns if "__cat_" in c]
     extra = features[category_columns] if category_columns else None
     profile = profiles.profile_segments(summary, labels, extra=extra)
@@ -124,10 +131,12 @@ def describe_segments(clustering: Clustering, features: pd.DataFrame, dataset: D
 
 
 def segment_customers(features: pd.DataFrame, segmenter: Pipeline, dataset: Dataset,
-                      settings: EvaluationSettings | None = None) -> Segmentation:
-    """Cluster, score, profile and name: one complete segmentation."""
+                      settings: EvaluationSettings | None = None,
+                      summary: pd.DataFrame | None = None) -> Segmentation:
+    """Cluster, score, profile and name: one complete segmentation (``summary``: see
+    `describe_segments`)."""
     clustering = cluster_customers(features, segmenter, dataset.truth, settings)
-    return describe_segments(clustering, features, dataset, settings)
+    return describe_segments(clustering, features, dataset, settings, summary)
 
 
 #: Estimator parameters that count customers or segments, and must not exceed what the data has.

@@ -2,7 +2,8 @@
 
 `run` is what ``python run.py`` does for one Hydra job. Every stage that needs more data than
 the file has is skipped with a one-line reason (console, and a ``skipped/<stage>`` tag in
-MLflow) instead of failing the run; only input that cannot be read at all ends with exit 2.
+MLflow) instead of failing the run; only input that cannot be read at all ends with exit 2. A
+file read out of core (``data.engine``) is run by `segmentlab.study.outofcore.run_out_of_core`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from segmentlab import vocabulary
 from segmentlab.cache import stable_hash
 from segmentlab.config import ConfigError, flatten
 from segmentlab.data.loading import load_dataset
+from segmentlab.data.outofcore.engine import choose_engine
 from segmentlab.features.matrix import FeatureResult, compute_features
 from segmentlab.prediction.model import CustomerSegmentModel
 from segmentlab.schema import CUSTOMER_ID, Dataset
@@ -31,6 +33,10 @@ def run(experiment: Experiment) -> float:
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=experiment.threads):  # see ``threads`` in configs/config.yaml
+        if choose_engine(experiment.source) == "duckdb":
+            from segmentlab.study.outofcore import run_out_of_core
+
+            return run_out_of_core(experiment)
         return _run(experiment)
 
 

@@ -186,6 +186,9 @@ class MlflowTracker:
         if self.served:
             _probe_server(self.tracking_uri)
         mlflow.set_tracking_uri(self.tracking_uri)
+        # The registry URI is a separate global: a model loaded earlier in this process from
+        # another store would otherwise receive this run's registrations.
+        mlflow.set_registry_uri(self.tracking_uri)
         try:
             experiment = mlflow.get_experiment_by_name(self.experiment) or self._create_experiment()
             if not EXPERIMENT_KIND.items() <= experiment.tags.items():
