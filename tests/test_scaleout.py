@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -24,6 +25,7 @@ from optuna.trial import TrialState
 
 from segmentlab.study import tuning
 from segmentlab.study.reproduce import reproduce
+from segmentlab.study.tracking import MlflowTracker
 from tests.conftest import FAST, ROOT
 
 PG_URL = os.environ.get("SEGMENTLAB_PG_URL")
@@ -153,6 +155,34 @@ def test_a_worker_killed_mid_trial_is_accounted_for_and_a_restart_repeats_nothin
     assert (children["tags.mlflow.parentRunId"] == parents.iloc[0].run_id).all()
     assert (children["status"] == "FINISHED").sum() == 8
     check_artifacts_on_server(children[children["status"] == "FINISHED"], experiment)
+
+
+def test_workers_tagging_the_parent_run_at_the_same_moment_both_succeed(experiment):
+    """Joined workers write the same tags to the one parent run at the same moment (they load the
+    same data as fast); MLflow's single ``set_tag`` then fails on PostgreSQL with a unique-key
+    violation for whichever inserts second (17 of 20 rounds here), its batch call retries."""
+    tracker = MlflowTracker(MLFLOW_URL, experiment)
+    tracker.check()
+    run_id = mlflow.MlflowClient(MLFLOW_URL).create_run(tracker.experiment_id_).info.run_id
+    rounds, barrier, errors = 20, threading.Barrier(2), []
+
+    def tag_together(name: str) -> None:
+        with mlflow.start_run(run_id=run_id):
+            for i in range(rounds):
+                barrier.wait(timeout=60)
+                try:
+                    tracker.log_skipped(f"stage{i}", f"reason from {name}")
+                except Exception as e:  # noqa: BLE001 - collected and asserted below
+                    errors.append(e)
+
+    threads = [threading.Thread(target=tag_together, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    tags = mlflow.MlflowClient(MLFLOW_URL).get_run(run_id).data.tags
+    assert sum(key.startswith("skipped/stage") for key in tags) == rounds
 
 
 def wait_for_running_trial(storage: str, proc: subprocess.Popen, timeout: float = 600) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -67,3 +68,26 @@ def test_both_trackers_implement_the_whole_protocol():
         assert isinstance(tracker, Tracker)
         missing = [name for name in members if not hasattr(tracker, name)]
         assert not missing, f"{type(tracker).__name__} lacks {missing}"
+
+
+def test_a_trial_logged_again_keeps_one_child_run(tmp_path):
+    """A worker SIGKILLed while it logged a trial leaves a RUNNING child run; the worker that
+    fails the trial as dead logs a FAILED child and the half-logged one is deleted."""
+    import mlflow
+
+    from segmentlab.study.tuning import TrialOutcome
+
+    tracker = MlflowTracker(f"sqlite:///{tmp_path}/mlflow.db", "t", str(tmp_path / "artifacts"))
+    tracker.check()
+    trial = SimpleNamespace(number=3, params={"clusterer.n_clusters": 5})
+    with mlflow.start_run() as parent:
+        half_logged = mlflow.start_run(run_name="trial-3", nested=True,
+                                       tags={"run_kind": "trial", "trial_number": "3"})
+        mlflow.end_run("RUNNING")  # a killed worker ends nothing; pop it off this process's stack
+        other = tracker.log_trial(SimpleNamespace(number=4, params={}), TrialOutcome({"m": 1.0}), {})
+        dead = tracker.log_trial(trial, TrialOutcome({}, "worker vm:1 died (process gone)"), {})
+    runs = mlflow.search_runs(experiment_names=["t"],
+                              filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert sorted(runs.run_id) == sorted([other, dead])
+    assert half_logged.info.run_id not in set(runs.run_id)
+    assert runs.set_index("run_id").loc[dead, "status"] == "FAILED"

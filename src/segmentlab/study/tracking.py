@@ -5,6 +5,10 @@ catches, not a silent no-op. MLflow is imported on first use (`_mlflow`), so a r
 ``tracking=none`` never loads it; the pyfunc wrappers (`segmentlab.study.pyfunc`) and the
 readers of logged runs (`segmentlab.study.store`) are the only other modules that import it.
 Artifact paths come from `segmentlab.vocabulary`.
+
+Tags go through ``mlflow.set_tags``, never ``mlflow.set_tag``: workers joining one parent run
+write the same tags at the same moment, and on a SQL store only the batch call retries when
+another worker inserted the key first (``set_tag`` fails with a unique-key violation).
 """
 
 from __future__ import annotations
@@ -260,7 +264,7 @@ class MlflowTracker:
 
     def log_features(self, features: FeatureResult) -> None:
         mlflow = _mlflow()
-        mlflow.set_tag("features_cache_hit", str(features.cache_hit).lower())
+        mlflow.set_tags({"features_cache_hit": str(features.cache_hit).lower()})
         mlflow.log_metrics({**_finite(features.metrics), "features/n_columns": features.frame.shape[1],
                             "features/n_customers": features.frame.shape[0]})
         for name, table in features.tables.items():
@@ -310,7 +314,7 @@ class MlflowTracker:
     def log_skipped(self, stage: str, reason: str) -> None:
         """A stage that could not run on this data: a ``skipped/<stage>`` tag with the reason."""
         mlflow = _mlflow()
-        mlflow.set_tag(f"skipped/{stage}", reason[:5000])
+        mlflow.set_tags({f"skipped/{stage}": reason[:5000]})
 
     def log_report(self, html: str) -> None:
         """The study report as an artifact of the active run."""
@@ -351,8 +355,13 @@ class MlflowTracker:
         mlflow.set_tags({"study_name": study.study_name, "run_kind": "study"})
 
     def log_trial(self, trial, outcome, config: dict) -> str:
-        """One nested child run per trial: params, metrics, state, failure reason, config, labels."""
+        """One nested child run per trial: params, metrics, state, failure reason, config, labels.
+
+        A worker killed while it logged a trial leaves a half-logged child run (RUNNING, tagged
+        COMPLETE); the worker that then fails the trial deletes it, so each trial has one child.
+        """
         mlflow = _mlflow()
+        _delete_children_of_trial(mlflow.active_run().info.run_id, trial.number)
         failed = outcome.failure is not None
         tags = {"run_kind": "trial", "trial_number": str(trial.number),
                 "trial_state": "FAIL" if failed else "COMPLETE",
@@ -404,6 +413,18 @@ class MlflowTracker:
             if len(complete) >= 2 and len(best.params) >= 2:
                 mlflow.log_figure(vis.plot_param_importances(study, target=target, target_name=metric),
                                   f"tuning/param_importances_{stem}.html")
+
+
+def _delete_children_of_trial(parent_run_id: str, number: int) -> None:
+    """Delete the child runs of ``parent_run_id`` already logged for trial ``number``."""
+    mlflow = _mlflow()
+    client = mlflow.MlflowClient()
+    parent = client.get_run(parent_run_id)
+    found = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and tags.trial_number = '{number}'")
+    for run in found:
+        client.delete_run(run.info.run_id)
 
 
 def _active(client, run_id: str) -> bool:
