@@ -98,7 +98,7 @@ def test_every_feature_column_has_a_human_label(feature_set, transactions):
     from segmentlab.vocabulary import feature_label
 
     (name, part), = build_features(compose_config(f"features=[{feature_set}]")).transformer_list
-    if feature_set == "behaviour":  # its country columns are learnt in fit
+    if feature_set in ("behaviour", "activity"):  # columns learnt in fit (countries, windows)
         part.fit(transactions)
     columns = [f"{name}__{c}" for c in part.get_feature_names_out()]
     labels = {c: feature_label(c) for c in columns}

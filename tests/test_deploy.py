@@ -44,12 +44,39 @@ def test_the_run_logs_segments_over_time(registered):
     assert len(flows) and {"from", "to", "customers"} <= set(flows.columns)
 
 
+def test_the_run_logs_intervals_calibration_candidates_and_segment_value(registered):
+    _, store, _ = registered
+    mlflow.set_tracking_uri(store)
+    run = mlflow.search_runs(experiment_names=["segmentlab"]).iloc[0]
+    m = {k.removeprefix("metrics."): v for k, v in run.items() if k.startswith("metrics.predict/")}
+    assert m["predict/roc_auc_ci_low"] <= m["predict/roc_auc"] <= m["predict/roc_auc_ci_high"]
+    assert m["predict/roc_auc_gain_vs_rfm_ci_low"] <= m["predict/roc_auc_gain_vs_rfm_ci_high"]
+    for key in ["predict/bgnbd_roc_auc", "predict/brier", "predict/ece", "predict/roc_auc_all",
+                "predict/bgnbd_spend_mae", "predict/n_train_cutoffs"]:
+        assert key in m, key
+    artifacts = {a.path for d in ("tables", "plots")
+                 for a in mlflow.MlflowClient().list_artifacts(run.run_id, d)}
+    assert {"tables/segment_value.csv", "tables/predict_candidates.csv",
+            "tables/predict_reliability.csv", "plots/predict_reliability.png"} <= artifacts
+    value = pd.read_csv(mlflow.artifacts.download_artifacts(f"runs:/{run.run_id}/tables/segment_value.csv"))
+    assert value["share_of_future_value"].sum() == pytest.approx(1.0)
+    candidates = pd.read_csv(mlflow.artifacts.download_artifacts(
+        f"runs:/{run.run_id}/tables/predict_candidates.csv"))
+    assert set(candidates["candidate"]) == {"logreg", "hist_gradient_boosting", "average"}
+    assert candidates["chosen"].sum() == 1
+
+
 def test_predict_and_dynamics_commands_use_the_registered_model(registered, capsys):
     tmp, store, path = registered
     out = tmp / "segments.csv"
     assert console(["predict", "--transactions", str(path), "--out", str(out), "--tracking-uri", store]) == 0
     segments = pd.read_csv(out)
     assert segments["customer_id"].is_unique and len(segments) > 100
+    # BG/NBD + Gamma-Gamma of the run, applied to the new transactions (issue 18).
+    value = segments[["p_alive", "expected_purchases_90d", "clv_12m"]]
+    assert value.notna().all().all()
+    assert value["p_alive"].between(0, 1).all()
+    assert (value[["expected_purchases_90d", "clv_12m"]] >= 0).all().all()
     warnings = tmp / "warnings.csv"
     assert console(["dynamics", "--transactions", str(path), "--out", str(warnings),
                     "--tracking-uri", store]) == 0

@@ -12,17 +12,10 @@ from segmentlab.customers import snapshot_date as data_end
 from segmentlab.features.activity import ActivityFeatures
 from segmentlab.features.behaviour import BehaviourFeatures
 from segmentlab.features.rfm import RFMFeatures
-from segmentlab.prediction.pooling import (
-    CUTOFF,
-    _weighted_auc,
-    bootstrap_auc,
-    expected_calibration_error,
-    pooled_frame,
-    reliability_table,
-    time_split,
-    train_cutoffs,
-)
-from segmentlab.prediction.windows import FUTURE_SPEND, WILL_BUY, cutoff_frame
+from segmentlab.prediction.calibration import expected_calibration_error, reliability_table
+from segmentlab.prediction.pooling import CUTOFF, pooled_frame, time_split
+from segmentlab.prediction.uncertainty import _weighted_auc, bootstrap_auc
+from segmentlab.prediction.windows import FUTURE_SPEND, WILL_BUY, cutoff_frame, train_cutoffs
 from segmentlab.schema import AMOUNT, CUSTOMER_ID, INVOICE_DATE, QUANTITY, UNIT_PRICE
 from tests.conftest import clean_lines
 

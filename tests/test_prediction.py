@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from sklearn.base import clone
 from sklearn.cluster import KMeans
 from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from xgboost import XGBClassifier
@@ -21,14 +22,17 @@ from xgboost import XGBClassifier
 from segmentlab.customers import snapshot_date as data_end
 from segmentlab.features.behaviour import BehaviourFeatures
 from segmentlab.features.rfm import RFMFeatures
+from segmentlab.lifetime.value import CustomerValue
 from segmentlab.prediction.estimators import scaled_logistic_regression
-from segmentlab.prediction.repurchase import RepurchaseValidation, evaluate_repurchase
+from segmentlab.prediction.evaluation import evaluate_repurchase
+from segmentlab.prediction.pooling import CutoffFrames
 from segmentlab.prediction.scoring import lift_at, score_predictions, score_spend
+from segmentlab.prediction.selection import RepurchaseValidation
 from segmentlab.prediction.windows import (
     FUTURE_SPEND,
     WILL_BUY,
+    CutoffPlan,
     WindowError,
-    Windows,
     cutoff_frame,
     last_period_spend,
 )
@@ -144,19 +148,59 @@ def test_features_at_a_cutoff_ignore_everything_after_it(day, seed):
     pd.testing.assert_frame_equal(before, after)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_eval_predictions_ignore_everything_after_the_eval_cutoff(seed):
+@pytest.mark.parametrize(("seed", "every_days"), [(0, 14), (1, None), (2, 7)])
+def test_eval_predictions_ignore_everything_after_the_eval_cutoff(seed, every_days):
+    """Any leak from any training window (pooled or single) would move the eval predictions."""
     end = data_end(BASE)
     eval_cutoff, train_cutoff = end - pd.Timedelta(days=60), end - pd.Timedelta(days=120)
     tampered = _tamper(BASE, eval_cutoff, seed)
     kwargs = dict(horizon_days=60, eval_cutoff=eval_cutoff, train_cutoff=train_cutoff,
-                  importance_repeats=0)
+                  importance_repeats=0, every_days=every_days, n_bootstrap=0)
     clean = evaluate_repurchase(BASE, make_union, scaled_logistic_regression(), **kwargs)
     dirty = evaluate_repurchase(tampered, make_union, scaled_logistic_regression(), **kwargs)
-    pd.testing.assert_series_equal(clean.scores["repurchase_probability"],
-                                   dirty.scores["repurchase_probability"])
+    for column in ("repurchase_probability", "rfm_logreg_probability", "recency_score"):
+        pd.testing.assert_series_equal(clean.scores[column], dirty.scores[column])
+    validation = [k for k in clean.metrics if k.startswith("predict/validation_")]
+    assert validation and all(clean.metrics[k] == dirty.metrics[k] for k in validation)
     # ...while what happened after it, the targets, did change.
     assert not clean.scores[FUTURE_SPEND].equals(dirty.scores[FUTURE_SPEND])
+
+
+def test_every_training_window_ends_before_what_its_model_is_judged_on():
+    """Evaluated, validation and deployed models: every label window ends by the cutoff the
+    model is scored at (the eval cutoff, each validation cutoff, the data end)."""
+    h = pd.Timedelta(days=60)
+    plan = CutoffPlan.of(BASE, 60, every_days=14, min_history_days=30)
+    assert len(plan.grid) >= 8 and plan.grid[-1] == plan.train_cutoff == plan.eval_cutoff - h
+    assert all(c + h <= plan.eval_cutoff for c in plan.learn(plan.eval_cutoff))
+    validation = plan.validation(3)
+    assert validation == [plan.train_cutoff - pd.Timedelta(days=14 * k) for k in range(3)]
+    for cutoff in validation:
+        learnt = plan.learn(cutoff)
+        assert learnt and all(c + h <= cutoff <= plan.eval_cutoff - h for c in learnt)
+    deploy = plan.deploy()
+    assert set(plan.grid) < set(deploy) and deploy[-1] == plan.data_end - h
+    assert all(c + h <= plan.data_end for c in deploy)
+    result = evaluate_repurchase(BASE, make_union, scaled_logistic_regression(), horizon_days=60,
+                                 min_history_days=30, importance_repeats=0, n_bootstrap=0)
+    assert result.evaluated_model.cutoffs == list(plan.grid)
+    assert result.model.cutoffs == deploy
+    assert result.metrics["predict/n_train_cutoffs"] == len(plan.grid)
+    training = result.tables["training"]
+    assert training["cutoff"].tolist() == list(plan.grid)
+    assert result.metrics["predict/train_rows"] == training["rows"].sum()
+
+
+def test_a_history_too_short_for_pooling_falls_back_to_one_cutoff():
+    plan = CutoffPlan.of(BASE, 60, every_days=14, min_history_days=365)
+    assert plan.every_days is None and plan.grid == (plan.train_cutoff,)
+    assert "min_history_days" in plan.note
+    result = evaluate_repurchase(BASE, make_union, scaled_logistic_regression(), horizon_days=60,
+                                 min_history_days=365, importance_repeats=0, n_bootstrap=0)
+    assert result.metrics["predict/n_train_cutoffs"] == 1
+    assert np.isfinite(result.metrics["predict/roc_auc"])
+    with pytest.raises(ValueError, match="every_days"):
+        CutoffPlan.of(BASE, 60, every_days=0)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -165,19 +209,22 @@ def test_validation_scores_ignore_the_evaluation_period(seed):
     end = data_end(BASE)
     eval_cutoff, train_cutoff = end - pd.Timedelta(days=60), end - pd.Timedelta(days=120)
     tampered = _tamper(BASE, eval_cutoff, seed)
-    scores = [RepurchaseValidation(Windows(tx, make_union, 60), train_cutoff)
-              .score(scaled_logistic_regression()) for tx in (BASE, tampered)]
+    scores = []
+    for tx in (BASE, tampered):
+        plan = CutoffPlan.of(tx, 60, eval_cutoff, train_cutoff, every_days=14, min_history_days=30)
+        validation = RepurchaseValidation(CutoffFrames(tx, make_union, 60), plan, make_union, n_windows=2)
+        scores.append(validation.score(scaled_logistic_regression()))
     assert scores[0] == scores[1]
     assert 0.5 < scores[0]["predict/validation_roc_auc"] <= 1.0
-    validation = RepurchaseValidation(Windows(BASE, make_union, 60), train_cutoff)
-    assert validation.fit_cutoff + pd.Timedelta(days=60) == validation.score_cutoff == train_cutoff
+    assert validation.cutoffs == [train_cutoff, train_cutoff - pd.Timedelta(days=14)]
 
 
 def test_evaluation_reports_the_validation_pair_one_horizon_earlier():
     end = data_end(BASE)
     result = evaluate_repurchase(BASE, make_union, scaled_logistic_regression(), horizon_days=60,
-                                 n_rolling=3, importance_repeats=0)
-    rolling = result.tables["rolling"]  # its second round is exactly the validation pair
+                                 n_rolling=3, importance_repeats=0, validation_windows=1,
+                                 n_bootstrap=0)
+    rolling = result.tables["rolling"]  # its second round is exactly the validation window
     assert rolling.loc[1, "eval_cutoff"] == end - pd.Timedelta(days=120)
     assert result.metrics["predict/validation_roc_auc"] == pytest.approx(rolling.loc[1, "roc_auc"])
     assert result.metrics["predict/validation_recency_roc_auc"] == pytest.approx(
@@ -187,10 +234,10 @@ def test_evaluation_reports_the_validation_pair_one_horizon_earlier():
 def test_validation_without_enough_history_is_nan_not_an_error():
     short = BASE[BASE[INVOICE_DATE] >= data_end(BASE) - pd.Timedelta(days=150)]
     result = evaluate_repurchase(short, make_union, scaled_logistic_regression(), horizon_days=60,
-                                 importance_repeats=0)
+                                 importance_repeats=0, n_bootstrap=0)
     assert np.isfinite(result.metrics["predict/roc_auc"])
     assert np.isnan(result.metrics["predict/validation_roc_auc"])
-    with pytest.raises(WindowError, match="no purchases before it"):
+    with pytest.raises(WindowError, match="no validation cutoff"):
         RepurchaseValidation.of(short, make_union, 60).check()
 
 
@@ -254,13 +301,26 @@ def test_evaluation_reports_scores_tables_and_models():
     xgb = XGBClassifier(n_estimators=20, max_depth=2, n_jobs=1, random_state=0)
     result = evaluate_repurchase(BASE, make_union, xgb, horizon_days=60,
                                  segmenter_factory=lambda: clone(segmenter), n_rolling=3,
-                                 importance_repeats=2,
-                                 spend_regressor=HistGradientBoostingRegressor(loss="poisson", max_depth=3))
+                                 importance_repeats=2, segment_predictors=True, n_bootstrap=200,
+                                 spend_regressor=HistGradientBoostingRegressor(loss="poisson", max_depth=3),
+                                 lifetime=CustomerValue(horizon_days=60))
     m = result.metrics
-    for key in ["roc_auc", "pr_auc", "brier", "lift_at_10pct", "recency_roc_auc",
-                "rfm_logreg_roc_auc", "rolling_roc_auc_mean", "rolling_roc_auc_std",
-                "spend_mae", "spend_spearman", "spend_total_ratio", "spend_last_period_mae"]:
+    for key in ["roc_auc", "pr_auc", "brier", "ece", "lift_at_10pct", "recency_roc_auc",
+                "rfm_logreg_roc_auc", "bgnbd_roc_auc", "rolling_roc_auc_mean", "rolling_roc_auc_std",
+                "spend_mae", "spend_spearman", "spend_total_ratio", "spend_last_period_mae",
+                "bgnbd_spend_mae", "roc_auc_ci_low", "roc_auc_ci_high", "roc_auc_gain_vs_rfm",
+                "roc_auc_gain_vs_rfm_ci_low", "roc_auc_gain_vs_recency_ci_high",
+                "roc_auc_gain_vs_bgnbd_ci_low", "spend_mae_gain_vs_bgnbd_ci_low",
+                "spend_mae_gain_vs_last_period", "roc_auc_all", "validation_roc_auc"]:
         assert np.isfinite(m[f"predict/{key}"]), key
+    assert m["predict/roc_auc_ci_low"] < m["predict/roc_auc"] < m["predict/roc_auc_ci_high"]
+    assert m["predict/roc_auc_gain_vs_rfm"] == pytest.approx(
+        m["predict/roc_auc"] - m["predict/rfm_logreg_roc_auc"])
+    assert m["predict/bgnbd_roc_auc"] == pytest.approx(
+        roc_auc_score(result.scores[WILL_BUY], result.scores["bgnbd_probability"]))
+    assert m["predict/bgnbd_spend_mae"] != m["predict/spend_last_period_mae"]
+    assert set(result.tables) >= {"candidates", "reliability", "training", "by_segment", "rolling"}
+    assert result.tables["reliability"]["n"].sum() == len(result.scores)
     scores = result.scores
     assert (scores["predicted_spend"] >= 0).all()
     errors = (scores["predicted_spend"] - scores[FUTURE_SPEND]).abs()
@@ -271,7 +331,9 @@ def test_evaluation_reports_scores_tables_and_models():
     rolling = result.tables["rolling"]
     assert len(rolling) == 3 and rolling["eval_cutoff"].is_monotonic_decreasing
     assert m["predict/rolling_roc_auc_mean"] == pytest.approx(rolling["roc_auc"].mean())
-    assert (rolling["eval_cutoff"] - rolling["train_cutoff"]).dt.days.eq(60).all()
+    # Each round learns from the pooled grid's latest cutoff whose labels end by its eval cutoff.
+    gap = (rolling["eval_cutoff"] - rolling["train_cutoff"]).dt.days
+    assert gap.iloc[0] == 60 and gap.between(60, 60 + 14 - 1).all()
     assert result.tables["by_segment"]["n_customers"].sum() == len(result.scores)
     assert set(result.tables["importance"]["feature"]) == set(result.evaluated_model.columns)
     assert {c for c in result.evaluated_model.columns if c.startswith("segment_")}

@@ -292,6 +292,34 @@ def test_segment_cards_say_which_products_to_push_and_stock(transactions):
     assert "<dt>push</dt>" not in study_report(runs, replace(best, products=None))  # no table, no line
 
 
+def test_repurchase_section_shows_the_interval_candidates_reliability_and_segment_value(transactions):
+    from dataclasses import replace
+
+    from segmentlab.prediction.calibration import reliability_table
+
+    runs, best = make_study(transactions)
+    rng = np.random.default_rng(0)
+    p = rng.uniform(size=500)
+    tables = {"predict_candidates": pd.DataFrame({"candidate": ["logreg", "average"],
+                                                  "validation_roc_auc": [0.749, 0.751],
+                                                  "roc_auc": [0.743, 0.745], "chosen": [False, True]}),
+              "predict_reliability": reliability_table(rng.uniform(size=500) < p, p),
+              "segment_value": pd.DataFrame({"segment": [0, 1], "name": ["a", "b"],
+                                             "clv_12m": [1000.0, 250.0],
+                                             "share_of_future_value": [0.8, 0.2]})}
+    scores = {**best.prediction, "predict/roc_auc_ci_low": 0.728, "predict/roc_auc_ci_high": 0.76,
+              "predict/bgnbd_roc_auc": 0.734, "predict/roc_auc_gain_vs_rfm_ci_low": 0.001,
+              "predict/roc_auc_gain_vs_rfm_ci_high": 0.014}
+    page = study_report(runs, replace(best, prediction=scores, repurchase=tables))
+    section = page[page.index('id="prediction"'):page.index('id="assignment"')]
+    assert "[95 % CI 0.728–0.760]" in section and "+0.001 to +0.014" in section
+    assert "against BG/NBD P(purchase) (0.734)" in section
+    for heading in ["Candidates: chosen by validation", "Reliability on the evaluation customers",
+                    "Future value by segment"]:
+        assert heading in section
+    assert "Candidates" not in study_report(runs, best)  # nothing logged, nothing shown
+
+
 def test_assignment_section_shows_the_scores_the_curve_and_the_calibration(transactions):
     runs, best = make_study(transactions)
     page = study_report(runs, best)

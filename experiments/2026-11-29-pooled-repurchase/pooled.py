@@ -41,17 +41,12 @@ from sklearn.preprocessing import StandardScaler
 from segmentlab.customers import snapshot_date as data_end
 from segmentlab.data.cleaning import TransactionCleaner
 from segmentlab.data.loading import OnlineRetailFile, load_dataset
+from segmentlab.prediction.calibration import expected_calibration_error, reliability_table
 from segmentlab.prediction.estimators import scaled_logistic_regression
-from segmentlab.prediction.pooling import (
-    CUTOFF,
-    bootstrap_auc,
-    expected_calibration_error,
-    pooled_frame,
-    reliability_table,
-    train_cutoffs,
-)
-from segmentlab.prediction.repurchase import SegmentEncoder
-from segmentlab.prediction.windows import WILL_BUY
+from segmentlab.prediction.pooling import CUTOFF, pooled_frame
+from segmentlab.prediction.segments import SegmentEncoder
+from segmentlab.prediction.uncertainty import bootstrap_auc
+from segmentlab.prediction.windows import WILL_BUY, train_cutoffs
 from segmentlab.schema import CUSTOMER_ID, INVOICE_DATE
 from segmentlab.study.experiment import assemble
 

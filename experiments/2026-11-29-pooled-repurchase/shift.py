@@ -32,7 +32,8 @@ import pooled  # noqa: E402  (the study's own script, beside this one)
 
 from segmentlab.data.cleaning import TransactionCleaner  # noqa: E402
 from segmentlab.data.loading import OnlineRetailFile, load_dataset  # noqa: E402
-from segmentlab.prediction.pooling import CUTOFF, bootstrap_auc  # noqa: E402
+from segmentlab.prediction.pooling import CUTOFF  # noqa: E402
+from segmentlab.prediction.uncertainty import bootstrap_auc  # noqa: E402
 from segmentlab.prediction.windows import WILL_BUY  # noqa: E402
 
 CONFIGS = [("rfm+behaviour+segment", "logreg", "every_14"),  # the validation rule's pick

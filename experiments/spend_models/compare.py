@@ -27,7 +27,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from segmentlab.data.loading import load_dataset
-from segmentlab.prediction.repurchase import evaluate_repurchase
+from segmentlab.prediction.evaluation import evaluate_repurchase
 from segmentlab.study.experiment import Experiment, assemble
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -47,6 +47,66 @@ class EvaluationSettings:
 
 
 @dataclass
+class TrainCutoffSettings:
+    """Training cutoffs of repurchase and spend models (``prediction.train_cutoffs.*``).
+
+    Attributes
+    ----------
+    every_days : int or None
+        Days between pooled training cutoffs, counted back from one horizon before the
+        evaluation cutoff; null trains on that one cutoff alone.
+    min_history_days : int
+        Days of data a training cutoff needs before it; when none has that much, one cutoff.
+    """
+
+    every_days: int | None = 14
+    min_history_days: int = 60
+
+    def __post_init__(self) -> None:
+        if self.every_days is not None and (isinstance(self.every_days, bool) or self.every_days < 1):
+            raise ValueError(f"prediction.train_cutoffs.every_days must be a whole number of days "
+                             f">= 1 or null, got {self.every_days!r}")
+        if self.min_history_days < 0:
+            raise ValueError(f"prediction.train_cutoffs.min_history_days must be >= 0, "
+                             f"got {self.min_history_days!r}")
+
+
+@dataclass
+class LifetimeSettings:
+    """BG/NBD + Gamma-Gamma of the run (``prediction.lifetime.*``; `segmentlab.lifetime`).
+
+    Attributes
+    ----------
+    enabled : bool
+        False: no ``predict/bgnbd_*`` baselines, no lifetime columns from ``segmentlab predict``
+        and no ``tables/segment_value.csv``.
+    discount_rate : float
+        Annual discount rate of ``clv_<clv_months>m``, applied monthly.
+    clv_months : int
+        Months of the lifetime value.
+    penalizer_coef : float
+        L2 penalty of both fits (0: plain maximum likelihood).
+    min_repeat_customers : int
+        Fewest repeat buyers a fit needs; below it the columns are NaN (never a crash).
+    """
+
+    enabled: bool = True
+    discount_rate: float = 0.10
+    clv_months: int = 12
+    penalizer_coef: float = 0.0
+    min_repeat_customers: int = 10
+
+    def __post_init__(self) -> None:
+        if not self.discount_rate >= 0:
+            raise ValueError(f"prediction.lifetime.discount_rate must be an annual rate >= 0, "
+                             f"got {self.discount_rate!r}")
+        if self.clv_months < 1 or self.min_repeat_customers < 1 or self.penalizer_coef < 0:
+            raise ValueError("prediction.lifetime: clv_months and min_repeat_customers must be >= 1 "
+                             f"and penalizer_coef >= 0, got {self.clv_months!r}, "
+                             f"{self.min_repeat_customers!r}, {self.penalizer_coef!r}")
+
+
+@dataclass
 class PredictionSettings:
     """How the classifiers are trained and judged out of time (``prediction.*``).
 
@@ -56,6 +116,30 @@ class PredictionSettings:
         False skips the ``assign/*`` and ``predict/*`` stages.
     horizon_days : int
         Repurchase target: buys again within this many days of a cutoff.
+    train_cutoffs : TrainCutoffSettings
+        Pooled training cutoffs (``every_days``, ``min_history_days``).
+    population : str
+        ``active`` (a purchase in the ``active_days`` before the cutoff) or ``all``: who is a row
+        of training, evaluation and every baseline; the other one's ROC AUC is logged beside.
+    active_days : int
+        See ``population``.
+    select : str
+        ``validation``: the repurchase model is the best of ``candidates`` and the ``classifier``
+        node by validation ROC AUC; ``classifier``: the ``classifier`` node, candidates scored
+        beside. A study that tunes the classifier always keeps it.
+    candidates : config node
+        Named classifier nodes composed through the defaults list
+        (``classifier@prediction.candidates.<name>: <choice>``).
+    validation_windows : int
+        Validation cutoffs, ``train_cutoffs.every_days`` apart, pooled into ``predict/validation_*``.
+    calibration : str
+        ``none``, ``sigmoid`` or ``isotonic``: calibration of the chosen classifier.
+    segment_predictors : bool
+        Whether the matched segment is a repurchase predictor.
+    n_bootstrap : int
+        Customer resamples of the intervals; 0 skips them.
+    lifetime : LifetimeSettings
+        BG/NBD + Gamma-Gamma baselines, outputs and segment value.
     n_rolling : int
         0, or at least 3: rolling-origin evaluation over that many cutoffs.
     new_customer_invoices : int
@@ -81,6 +165,16 @@ class PredictionSettings:
 
     enabled: bool = True
     horizon_days: int = 90
+    train_cutoffs: TrainCutoffSettings = field(default_factory=TrainCutoffSettings)
+    population: str = "active"
+    active_days: int = 365
+    select: str = "validation"
+    candidates: Any = field(default_factory=dict)
+    validation_windows: int = 3
+    calibration: str = "none"
+    segment_predictors: bool = False
+    n_bootstrap: int = 1000
+    lifetime: LifetimeSettings = field(default_factory=LifetimeSettings)
     n_rolling: int = 0
     new_customer_invoices: int = 1
     min_history_days: int = 120
@@ -94,6 +188,25 @@ class PredictionSettings:
         "random_state": "${seed}",
     })
     features: Any = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Fail on a bad value with the config key that holds it; nested nodes become settings."""
+        if isinstance(self.train_cutoffs, dict):
+            self.train_cutoffs = TrainCutoffSettings(**self.train_cutoffs)
+        if isinstance(self.lifetime, dict):
+            self.lifetime = LifetimeSettings(**self.lifetime)
+        choices = {"population": ("active", "all"), "select": ("validation", "classifier"),
+                   "calibration": ("none", "sigmoid", "isotonic")}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"prediction.{key} must be one of {', '.join(allowed)}, "
+                                 f"got {getattr(self, key)!r}")
+        for key, least in (("active_days", 1), ("validation_windows", 1), ("n_bootstrap", 0)):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"prediction.{key} must be an integer >= {least}, got {value!r}")
+        if 0 < self.n_bootstrap < 10:
+            raise ValueError(f"prediction.n_bootstrap must be 0 or at least 10, got {self.n_bootstrap!r}")
 
 
 @dataclass

@@ -8,6 +8,7 @@ import pandas as pd
 from segmentlab.customers import snapshot_date
 from segmentlab.prediction.assignment import SegmentAssigner
 from segmentlab.prediction.repurchase import RepurchaseModel
+from segmentlab.prediction.value import value_columns
 from segmentlab.schema import CUSTOMER_ID, INVOICE_DATE, INVOICE_NO, IS_RETURN
 
 #: Output columns of :meth:`CustomerSegmentModel.predict`.
@@ -49,11 +50,15 @@ class CustomerSegmentModel:
     recommender : fitted recommender or None
         Fitted on all training lines with the run's segments (`segmentlab.recommend`):
         ``segmentlab recommend`` lists products per customer, new customers from their segment.
+    value : CustomerValue or None
+        BG/NBD + Gamma-Gamma fitted on the training data (`segmentlab.lifetime`): ``predict``
+        adds ``p_alive``, ``expected_purchases_<h>d`` and ``clv_<m>m``, scored with the fitted
+        parameters up to the end of the transactions given.
     """
 
     def __init__(self, known: pd.Series, names: dict, assigner: SegmentAssigner,
                  repurchase: RepurchaseModel | None, cleaning: dict, min_repurchase_customers: int = 50,
-                 dynamics=None, recommender=None):
+                 dynamics=None, recommender=None, value=None):
         self.known = known
         self.names = dict(names)
         self.assigner = assigner
@@ -62,14 +67,16 @@ class CustomerSegmentModel:
         self.min_repurchase_customers = min_repurchase_customers
         self.dynamics = dynamics
         self.recommender = recommender
+        self.value = value
 
     @property
     def predict_columns(self) -> list[str]:
         """Columns of `predict`'s output, in order."""
-        return list(OUTPUT_COLUMNS)
+        value = getattr(self, "value", None)  # models registered before lifetime value had none
+        return [*OUTPUT_COLUMNS, *(value_columns(value) if value is not None else [])]
 
     def predict(self, transactions: pd.DataFrame) -> pd.DataFrame:
-        """One row per purchasing customer, ordered by ``customer_id``: see ``OUTPUT_COLUMNS``."""
+        """One row per purchasing customer, ordered by ``customer_id``: see `predict_columns`."""
         purchases = transactions[~transactions[IS_RETURN]]
         customers = pd.Index(sorted(purchases[CUSTOMER_ID].unique()), name=CUSTOMER_ID)
         by = purchases.groupby(CUSTOMER_ID)
@@ -93,4 +100,8 @@ class CustomerSegmentModel:
         out["repurchase_probability"] = float("nan")
         if self.repurchase is not None and len(customers) >= self.min_repurchase_customers:
             out["repurchase_probability"] = self.repurchase.predict_proba(transactions).reindex(customers)
+        value = getattr(self, "value", None)
+        if value is not None:
+            columns = value_columns(value)
+            out[columns] = value.transform(transactions)[columns].reindex(customers)
         return out.reset_index()

@@ -1,14 +1,14 @@
 """Time windows of repurchase prediction: what was known before a cutoff, what happened after.
 
 A *cutoff* is the moment of prediction. Features come from lines strictly before it, labels from
-the ``horizon_days`` after it; `Windows` computes both once per cutoff and shares them between
-the model, the baselines and every tuning trial.
+the ``horizon_days`` after it. `CutoffPlan` says which cutoffs a model learns from, where it is
+validated, judged and which cutoffs the deployed model learns from; `pooling.CutoffFrames`
+computes each cutoff's rows once and shares them between all of these.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -88,38 +88,6 @@ class WindowError(ValueError):
     """A cutoff leaves nothing to learn from: no purchases before it, or a single-class target."""
 
 
-@dataclass(frozen=True)
-class Window:
-    union: FeatureUnion
-    base: pd.DataFrame
-    target: pd.DataFrame
-    rfm: pd.DataFrame
-    last_spend: pd.Series  # purchase value in the horizon before the cutoff, per target customer
-
-
-class Windows:
-    """Features, targets and baseline RFM per cutoff, each computed once."""
-
-    def __init__(self, transactions: pd.DataFrame, make_features: Callable[[], FeatureUnion],
-                 horizon_days: int):
-        self.transactions, self.make_features = transactions, make_features
-        self.horizon_days, self._done = horizon_days, {}
-
-    def get(self, cutoff: pd.Timestamp) -> Window:
-        if cutoff not in self._done:
-            history, target = cutoff_frame(self.transactions, cutoff, self.horizon_days)
-            if target.empty:
-                raise WindowError(f"cutoff {cutoff.date()}: no purchases before it")
-            if target[WILL_BUY].nunique() < 2:
-                raise WindowError(f"cutoff {cutoff.date()}: every customer has the same target")
-            union = self.make_features()
-            base = window_features(union, history)
-            rfm = rfm_baseline_features(history, cutoff).reindex(target.index)
-            last = last_period_spend(history, cutoff, self.horizon_days).reindex(target.index, fill_value=0.0)
-            self._done[cutoff] = Window(union, base, target, rfm, last)
-        return self._done[cutoff]
-
-
 def check_cutoffs(transactions: pd.DataFrame, horizon_days: int, eval_cutoff, train_cutoff):
     """Default and check the two cutoffs: complete eval labels, no training label after eval."""
     horizon, end = pd.Timedelta(days=horizon_days), snapshot_date(transactions)
@@ -132,3 +100,133 @@ def check_cutoffs(transactions: pd.DataFrame, horizon_days: int, eval_cutoff, tr
         raise ValueError(f"train cutoff {train_cutoff} + {horizon_days} days passes the eval "
                          f"cutoff {eval_cutoff}: training labels would overlap the evaluation")
     return eval_cutoff, train_cutoff
+
+
+def train_cutoffs(data_start: pd.Timestamp | str, eval_cutoff: pd.Timestamp | str,
+                  horizon_days: int, every_days: int = 7,
+                  min_history_days: int = 60) -> list[pd.Timestamp]:
+    """Training cutoffs whose label windows all end on or before the evaluation cutoff.
+
+    The latest is ``eval_cutoff - horizon_days``; the others step back ``every_days`` from it
+    (so they share its weekday) down to the first with ``min_history_days`` of history.
+
+    Parameters
+    ----------
+    data_start : Timestamp or str
+        First moment of the data (its first invoice).
+    eval_cutoff : Timestamp or str
+        Where the model will be judged; no training label may reach past it.
+    horizon_days : int
+        Length of each label window, in days.
+    every_days : int
+        Step between cutoffs, in days.
+    min_history_days : int
+        Least history, in days, a cutoff needs before it.
+
+    Returns
+    -------
+    list of Timestamp
+        Ascending; each ``c`` has ``c + horizon_days <= eval_cutoff``.
+    """
+    for name, value in [("horizon_days", horizon_days), ("every_days", every_days)]:
+        if int(value) != value or value <= 0:
+            raise ValueError(f"{name} must be a positive whole number of days, got {value!r}")
+    if min_history_days < 0:
+        raise ValueError(f"min_history_days must be >= 0, got {min_history_days!r}")
+    latest = pd.Timestamp(eval_cutoff) - pd.Timedelta(days=horizon_days)
+    earliest = pd.Timestamp(data_start) + pd.Timedelta(days=min_history_days)
+    if latest < earliest:
+        raise ValueError(f"no training cutoff: eval cutoff {pd.Timestamp(eval_cutoff).date()} - "
+                         f"horizon {horizon_days} days leaves less than min_history_days="
+                         f"{min_history_days} after the data start {pd.Timestamp(data_start).date()}")
+    steps = (latest - earliest) // pd.Timedelta(days=every_days)
+    return [latest - pd.Timedelta(days=every_days * k) for k in range(steps, -1, -1)]
+
+
+@dataclass(frozen=True)
+class CutoffPlan:
+    """Where a repurchase model learns, is validated, judged and deployed.
+
+    The evaluated model learns from the ``grid`` of training cutoffs (every ``every_days`` back
+    from ``train_cutoff``; ``train_cutoff`` alone when ``every_days`` is None) and is judged at
+    ``eval_cutoff``. A model judged at an earlier cutoff ``s`` (validation, rolling rounds)
+    learns from the grid cutoffs at least ``gap`` (= eval - train cutoff) before ``s``, so its
+    labels end by ``s``, as the evaluated model's end by ``eval_cutoff``.
+
+    Attributes
+    ----------
+    horizon_days : int
+    data_start, data_end : Timestamp
+        First invoice; midnight after the last invoice day.
+    eval_cutoff, train_cutoff : Timestamp
+        See `check_cutoffs`.
+    every_days : int or None
+        Step of the grid; None: a single training cutoff.
+    grid : tuple of Timestamp
+        Training cutoffs of the evaluated model, ascending.
+    note : str
+        Why the plan fell back to a single cutoff, or "".
+    """
+
+    horizon_days: int
+    data_start: pd.Timestamp
+    data_end: pd.Timestamp
+    eval_cutoff: pd.Timestamp
+    train_cutoff: pd.Timestamp
+    every_days: int | None
+    grid: tuple[pd.Timestamp, ...]
+    note: str = ""
+
+    @classmethod
+    def of(cls, transactions: pd.DataFrame, horizon_days: int = 90, eval_cutoff=None,
+           train_cutoff=None, every_days: int | None = 14, min_history_days: int = 60) -> CutoffPlan:
+        """The plan of a transactions frame; see `check_cutoffs` and `train_cutoffs`.
+
+        When no grid cutoff has ``min_history_days`` of history, the plan falls back to the
+        single cutoff ``train_cutoff`` and says so in ``note`` (a short history degrades to
+        one window, it does not fail).
+        """
+        eval_cutoff, train_cutoff = check_cutoffs(transactions, horizon_days, eval_cutoff, train_cutoff)
+        start, end = transactions[INVOICE_DATE].min(), snapshot_date(transactions)
+        plan = cls(horizon_days, start, end, eval_cutoff, train_cutoff, None, (train_cutoff,))
+        if every_days is None:
+            return plan
+        if isinstance(every_days, bool) or int(every_days) != every_days or every_days <= 0:
+            raise ValueError(f"every_days must be a positive whole number of days or None, "
+                             f"got {every_days!r}")
+        if min_history_days < 0:
+            raise ValueError(f"min_history_days must be >= 0, got {min_history_days!r}")
+        try:
+            grid = train_cutoffs(start, train_cutoff + pd.Timedelta(days=horizon_days), horizon_days,
+                                 every_days, min_history_days)
+        except ValueError as e:
+            return replace(plan, note=f"one training cutoff: {e}")
+        return replace(plan, every_days=int(every_days), grid=tuple(grid))
+
+    @property
+    def gap(self) -> pd.Timedelta:
+        return self.eval_cutoff - self.train_cutoff
+
+    def learn(self, score_cutoff: pd.Timestamp) -> list[pd.Timestamp]:
+        """Training cutoffs of a model judged at ``score_cutoff`` (empty: no data for it)."""
+        latest = pd.Timestamp(score_cutoff) - self.gap
+        if self.every_days is None:
+            return [latest] if latest > self.data_start else []
+        return [c for c in self.grid if c <= latest]
+
+    def validation(self, n_windows: int = 1) -> list[pd.Timestamp]:
+        """Up to ``n_windows`` validation cutoffs, newest first: the train cutoff and the ones
+        ``every_days`` (single cutoff: ``gap``) before it that have training cutoffs of their own."""
+        step = self.gap if self.every_days is None else pd.Timedelta(days=self.every_days)
+        windows = [self.train_cutoff - k * step for k in range(n_windows)]
+        return [w for w in windows if self.learn(w)]
+
+    def deploy(self) -> list[pd.Timestamp]:
+        """Training cutoffs of the deployed model: every fully labelled cutoff of the grid,
+        extended to the latest, ``data_end - horizon_days``."""
+        latest = self.data_end - pd.Timedelta(days=self.horizon_days)
+        if self.every_days is None:
+            return [latest]
+        step = pd.Timedelta(days=self.every_days)
+        forward = [self.train_cutoff + k * step for k in range(1, (latest - self.train_cutoff) // step + 1)]
+        return sorted({*self.grid, *forward, latest})

@@ -225,6 +225,27 @@ def importance_figure(table: pd.DataFrame, top: int = 20) -> Figure:
     return fig
 
 
+def reliability_figure(table: pd.DataFrame, ece: float | None = None) -> Figure:
+    """Observed repurchase rate against mean predicted probability per bin (a reliability
+    diagram), marker area by customers in the bin; the diagonal is perfect calibration.
+
+    ``table`` is `segmentlab.prediction.calibration.reliability_table` output.
+    """
+    if table.empty:
+        return _message("no predictions to draw", "Reliability of repurchase probabilities")
+    fig, ax = _figure(5.5, 5)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfectly calibrated")
+    ax.plot(table["mean_predicted"], table["observed_rate"], color="#4c72b0", linewidth=1.2)
+    size = 400 * table["n"] / table["n"].max()
+    ax.scatter(table["mean_predicted"], table["observed_rate"], s=size, color="#4c72b0", alpha=0.7,
+               label="bins (area: customers)")
+    title = "Reliability, evaluation period"
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted probability of a purchase",
+           ylabel="observed share who bought", title=title if ece is None else f"{title} (ECE {ece:.3f})")
+    ax.legend(loc="upper left", fontsize="small")
+    return fig
+
+
 def _figure(width: float, height: float):
     """A pyplot-free figure with one axes on an Agg canvas."""
     fig = Figure(figsize=(width, height), layout="constrained")

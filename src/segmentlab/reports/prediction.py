@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 #: prediction key -> bar label in the repurchase chart
 _PREDICTORS = {"predict/roc_auc": "model", "predict/recency_roc_auc": "recency only",
-               "predict/rfm_logreg_roc_auc": "RFM logistic regression"}
+               "predict/rfm_logreg_roc_auc": "RFM logistic regression",
+               "predict/bgnbd_roc_auc": "BG/NBD P(purchase)"}
 NEW_GROUP = "new — not yet segmentable"
 
 
@@ -64,15 +65,48 @@ def repurchase_section(best: RunDetails | None) -> Section:
     fig.add_hline(y=0.5, line_dash="dot", annotation_text="chance", annotation_position="bottom right")
     fig.update_layout(yaxis={"title": "ROC AUC", "range": [0.4, 1.0]}, height=380)
     model = bars.pop("model")
-    reading = f"The model reaches ROC AUC {model:.3f}" + "".join(
+    low, high = scores.get("predict/roc_auc_ci_low"), scores.get("predict/roc_auc_ci_high")
+    interval = f" [95 % CI {low:.3f}–{high:.3f}]" if pd.notna(low) and pd.notna(high) else ""
+    reading = f"The model reaches ROC AUC {model:.3f}{interval}" + "".join(
         f"{'; ' if i else ', '}{model - v:+.3f} against {k} ({v:.3f})"
         for i, (k, v) in enumerate(bars.items())) + "."
+    gain = (scores.get("predict/roc_auc_gain_vs_rfm_ci_low"),
+            scores.get("predict/roc_auc_gain_vs_rfm_ci_high"))
+    if all(pd.notna(g) for g in gain):
+        reading += (f" Gain over RFM logistic regression on the same customers, 95 % bootstrap "
+                    f"interval: {gain[0]:+.3f} to {gain[1]:+.3f}.")
     rest = [k for k in vocabulary.ordered(scores) if k not in _PREDICTORS
             and pd.notna(scores[k]) and not k.startswith("predict/time")]
     rest = pd.DataFrame({"metric": [metric_heading(k) for k in rest], "key": rest,
                          "value": [scores[k] for k in rest]})
-    return Section("prediction", title, figure_html(fig)
+    return Section("prediction", title, figure_html(fig) + _repurchase_tables(best.repurchase)
                    + (table_html(rest) if len(rest) else ""), reading)
+
+
+def _repurchase_tables(tables: dict[str, pd.DataFrame]) -> str:
+    """Candidates judged on validation, the reliability curve and each segment's future value."""
+    html = ""
+    candidates = tables.get("predict_candidates")
+    if candidates is not None and not candidates.empty:
+        html += ("<h3>Candidates: chosen by validation ROC AUC (windows before the evaluation "
+                 "period)</h3>" + table_html(candidates))
+    reliability = tables.get("predict_reliability")
+    if reliability is not None and {"mean_predicted", "observed_rate"} <= set(reliability):
+        fig = go.Figure([
+            go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated",
+                       line={"dash": "dot", "color": "#9aa5b1"}),
+            go.Scatter(x=reliability["mean_predicted"], y=reliability["observed_rate"],
+                       mode="lines+markers", name="model", marker={"size": 8},
+                       text=[f"{int(n):,} customers" for n in reliability.get("n", [])],
+                       hovertemplate="predicted %{x:.2f}, observed %{y:.2f}<br>%{text}<extra></extra>")])
+        fig.update_layout(xaxis={"title": "predicted probability of buying again", "range": [0, 1]},
+                          yaxis={"title": "share who bought again", "range": [0, 1]}, height=380)
+        html += "<h3>Reliability on the evaluation customers</h3>" + figure_html(fig)
+    value = tables.get("segment_value")
+    if value is not None and not value.empty:
+        html += ("<h3>Future value by segment (BG/NBD × Gamma-Gamma)</h3>"
+                 + table_html(value.round(3)))
+    return html
 
 
 def assignment_section(best: RunDetails | None) -> Section:

@@ -74,6 +74,9 @@ class RunDetails:
     history, reliability : DataFrame or None
         Assignment F1 against days of history, and calibrated confidence against accuracy
         (`segmentlab.prediction.history`).
+    repurchase : dict of str to DataFrame
+        Repurchase tables as logged: ``predict_candidates``, ``predict_reliability``,
+        ``segment_value`` (any may be missing).
     products : DataFrame or None
         What to push and stock per segment (`segmentlab.recommend.segment_products`):
         ``segment``, ``kind``, ``rank``, ``description``, ``category``, ``lift``.
@@ -95,6 +98,7 @@ class RunDetails:
     assignment: dict[str, float] | None = None
     history: pd.DataFrame | None = None
     reliability: pd.DataFrame | None = None
+    repurchase: dict[str, pd.DataFrame] = field(default_factory=dict)
     products: pd.DataFrame | None = None
     sections: list[Section] = field(default_factory=list)
 

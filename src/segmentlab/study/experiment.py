@@ -81,6 +81,7 @@ class Experiment:
     _prediction_features: FeatureUnion | None = field(repr=False, default=None)
     _spend_regressor: BaseEstimator | None = field(repr=False, default=None)
     _recommender: BaseEstimator | None = field(repr=False, default=None)
+    _candidates: Mapping[str, BaseEstimator] = field(repr=False, default_factory=dict)
     #: Top-level keys the config's interpolations refer to, found once (`with_params`).
     _referenced: frozenset[str] | None = field(repr=False, compare=False, default=None)
 
@@ -96,6 +97,31 @@ class Experiment:
     def classifier(self) -> BaseEstimator:
         """The repurchase classifier, unfitted."""
         return clone(self._classifier)
+
+    def repurchase_classifier(self) -> BaseEstimator | dict[str, BaseEstimator]:
+        """What repurchase prediction trains: the ``classifier`` node alone (``prediction.select:
+        classifier``, or a study that tunes it), else the candidates validation chooses from,
+        the ``classifier`` node first under its choice name."""
+        tuned = self.tuned and "classifier" in self.config.tuning.get("tune", [])
+        if self.prediction.select == "classifier" or tuned or not self._candidates:
+            return self.classifier()
+        name = self.choices.get("classifier") or next(
+            (n for n in self._candidates if self.config.prediction.candidates[n] == self.config.classifier),
+            "classifier")
+        others = {n: clone(c) for n, c in self._candidates.items() if n != name}
+        return {name: self.classifier(), **others}
+
+    def lifetime(self):
+        """The unfitted BG/NBD + Gamma-Gamma model of the run, or None (``prediction.lifetime``)."""
+        from segmentlab.lifetime.value import CustomerValue
+
+        settings = self.prediction.lifetime
+        if not settings.enabled:
+            return None
+        return CustomerValue(horizon_days=self.prediction.horizon_days,
+                             discount_rate=settings.discount_rate, clv_months=settings.clv_months,
+                             penalizer_coef=settings.penalizer_coef,
+                             min_repeat_customers=settings.min_repeat_customers)
 
     def assigner(self) -> BaseEstimator:
         """The segment classifier, unfitted."""
@@ -221,6 +247,7 @@ def assemble(cfg: DictConfig, choices: Mapping[str, str] | None = None,
     classifier = build(cfg.classifier) if "classifier" in cfg else None
     assigner = build(cfg.assigner) if cfg.get("assigner") is not None else classifier
     spend = cfg.prediction.get("spend_regressor") if "prediction" in cfg else None
+    candidates = cfg.prediction.get("candidates") or {} if "prediction" in cfg else {}
     return Experiment(
         config=cfg,
         choices=dict(choices or {}),
@@ -239,6 +266,7 @@ def assemble(cfg: DictConfig, choices: Mapping[str, str] | None = None,
         _prediction_features=_prediction_features(cfg),
         _spend_regressor=None if spend is None else build(spend),
         _recommender=_recommender(cfg),
+        _candidates={name: build(node) for name, node in candidates.items()},
     )
 
 

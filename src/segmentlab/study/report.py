@@ -70,6 +70,8 @@ def study_html(experiment: str, tracking_uri: str, run_id: str | None = None,
         assignment={k: v for k, v in metrics.items() if k.startswith("assign/")} or None,
         history=tables.get("assign_history"), reliability=tables.get("assign_reliability"),
         products=tables.get("segment_products"),
+        repurchase={k: tables[k] for k in ("predict_candidates", "predict_reliability", "segment_value")
+                    if k in tables},
         sections=[Section(**tables[a.name]) for a in vocabulary.report_artifacts()
                   if a.kind == "section" and a.name in tables])
     return study_report(choice.runs, details, title=f"segmentlab study: {experiment}",

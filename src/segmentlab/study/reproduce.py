@@ -40,7 +40,9 @@ def reproduce(run_id: str, tracking_uri: str) -> int:
     metrics = dict(clustering.metrics)
     if any(k.startswith("predict/validation_") for k in logged.metrics):
         validation = repurchase_validation(experiment, dataset)
-        metrics.update(validation.score(experiment.classifier(), experiment.segmenter))
+        settings = experiment.prediction  # as the trial scored it (`trials.TrialEvaluator`)
+        segmenter = experiment.segmenter if settings.segment_predictors else None
+        metrics.update(validation.score(experiment.classifier(), segmenter, settings.calibration))
     mismatched = 0
     for key in sorted(k for k in logged.metrics if k.startswith(("cluster/", "predict/validation_"))):
         then, now = logged.metrics[key], metrics.get(key, math.nan)

@@ -71,4 +71,7 @@ def draw_figures(result: RunResult, segmentation: Segmentation,
     }
     if "predict_importance" in result.tables:
         figures["predict_importance"] = plots.importance_figure(result.tables["predict_importance"])
+    if "predict_reliability" in result.tables:
+        figures["predict_reliability"] = plots.reliability_figure(
+            result.tables["predict_reliability"], result.metrics.get("predict/ece"))
     return replace(result, figures={**result.figures, **figures})

@@ -142,7 +142,8 @@ def register(experiment: Experiment, dataset: Dataset, features: FeatureResult,
     model = CustomerSegmentModel(result.labels, result.profile["name"].to_dict(),
                                  result.models["segment_assigner"], result.models.get("repurchase"),
                                  experiment.cleaner.get_params(), dynamics=dynamics,
-                                 recommender=result.models.get("recommender"))
+                                 recommender=result.models.get("recommender"),
+                                 value=result.models.get("customer_value"))
     customers = result.labels.index[:60]
     example = dataset.transactions[dataset.transactions[CUSTOMER_ID].isin(customers)]
     version = tracker.register_model(experiment.register_model, model, example,

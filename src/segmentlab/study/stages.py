@@ -14,7 +14,7 @@ import pandas as pd
 from segmentlab.customers import align_to_purchasers
 from segmentlab.features.matrix import FeatureResult
 from segmentlab.prediction.assess import Assessment, assess_classifiers
-from segmentlab.prediction.repurchase import WindowError
+from segmentlab.prediction.windows import WindowError
 from segmentlab.schema import INVOICE_DATE, DataError, Dataset
 from segmentlab.segmentation.segmenting import Segmentation
 from segmentlab.study.experiment import Experiment
@@ -37,13 +37,20 @@ def predict_stage(experiment: Experiment, dataset: Dataset, features: FeatureRes
     try:
         return assess_classifiers(
             segmentation, features.frame, dataset, experiment.features(),
-            experiment.prediction_features(), experiment.classifier(), experiment.assigner(),
+            experiment.prediction_features(), experiment.repurchase_classifier(), experiment.assigner(),
             experiment.segmenter, horizon_days=settings.horizon_days, n_rolling=settings.n_rolling,
             new_customer_invoices=settings.new_customer_invoices,
             min_history_days=settings.min_history_days,
             importance_repeats=settings.importance_repeats, surrogate_depth=settings.surrogate_depth,
             test_size=settings.test_size, spend_regressor=experiment.spend_regressor(),
-            random_state=experiment.seed, fitted=features.union)
+            random_state=experiment.seed, fitted=features.union, lifetime=experiment.lifetime(),
+            pooling=dict(every_days=settings.train_cutoffs.every_days,
+                         min_history_days=settings.train_cutoffs.min_history_days,
+                         population=settings.population, active_days=settings.active_days,
+                         validation_windows=settings.validation_windows,
+                         calibration=settings.calibration,
+                         segment_predictors=settings.segment_predictors,
+                         n_bootstrap=settings.n_bootstrap))
     except WindowError as e:
         return Assessment(skipped=str(e))
 

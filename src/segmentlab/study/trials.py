@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from segmentlab.features.matrix import FeatureResult
-from segmentlab.prediction.repurchase import RepurchaseValidation, WindowError
+from segmentlab.prediction.selection import RepurchaseValidation
+from segmentlab.prediction.windows import WindowError
 from segmentlab.schema import DataError, Dataset
 from segmentlab.segmentation.segmenting import cluster_customers
 from segmentlab.study.experiment import Experiment
@@ -50,7 +51,9 @@ class TrialEvaluator:
                                 clustering.labels)
         metrics = dict(clustering.metrics)
         if self.validation is not None:
-            metrics.update(self.validation.score(trial.classifier(), trial.segmenter))
+            settings = trial.prediction
+            segmenter = trial.segmenter if settings.segment_predictors else None
+            metrics.update(self.validation.score(trial.classifier(), segmenter, settings.calibration))
         if self.recommendation is not None:
             metrics.update(self.recommendation.score(trial))
         return TrialOutcome(metrics, None, clustering.labels)
@@ -89,11 +92,17 @@ class RecommendationValidation:
 
 def repurchase_validation(experiment: Experiment, dataset: Dataset) -> RepurchaseValidation:
     """The repurchase validation of an experiment, checked: a window without data is a TuningError."""
-    horizon = experiment.prediction.horizon_days
-    validation = RepurchaseValidation.of(dataset.transactions, experiment.prediction_features, horizon)
+    settings = experiment.prediction
+    horizon = settings.horizon_days
+    validation = RepurchaseValidation.of(
+        dataset.transactions, experiment.prediction_features, horizon,
+        every_days=settings.train_cutoffs.every_days,
+        min_history_days=settings.train_cutoffs.min_history_days, population=settings.population,
+        active_days=settings.active_days, n_windows=settings.validation_windows)
     try:
         validation.check()
     except WindowError as e:
-        raise TuningError(f"predict/validation_* needs three horizons of data "
-                          f"(3 × prediction.horizon_days={horizon}): {e}") from None
+        raise TuningError(f"predict/validation_* needs three horizons of data (3 × "
+                          f"prediction.horizon_days={horizon}) and a training cutoff with "
+                          f"prediction.train_cutoffs.min_history_days of history: {e}") from None
     return validation
