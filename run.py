@@ -22,11 +22,28 @@ def main(cfg: DictConfig) -> float:
     return run_main(cfg)
 
 
+def reuse_mode(mode) -> None:
+    """Let Hydra take ``hydra.mode`` from the check instead of composing the config for it.
+
+    Hydra composes the whole config twice, once only to read ``hydra.mode``
+    (``Hydra.get_mode``), and the check above has already composed it: one composition less
+    (1.3 s measured at load ~10 on 2 cores). Only when the command line sets nothing under
+    ``hydra`` and names no other config (the check composes ``config`` without those).
+    """
+    from hydra._internal.hydra import Hydra
+
+    Hydra.get_mode = lambda self, *args, **kwargs: mode
+
+
 if __name__ == "__main__":
     asking = {"--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c", "--shell-completion"}
     try:  # one-line errors for bad options, keys and values, before Hydra's multi-line ones
         if not asking & set(sys.argv[1:]):
-            check_command_line(sys.argv[1:], str(CONFIGS))
+            mode = check_command_line(sys.argv[1:], str(CONFIGS))
+            # The check composes configs/config.yaml without hydra overrides: otherwise Hydra asks.
+            if not any(a.lstrip("+~").startswith(("hydra.", "hydra/"))
+                       or (a.startswith("-") and a not in ("-m", "--multirun")) for a in sys.argv[1:]):
+                reuse_mode(mode)
     except ConfigError as e:
         print(f"segmentlab: config error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -1,12 +1,21 @@
-"""All benchmarks, one table: python benchmarks/run.py [--quick] [--json outputs/benchmarks.json]
+"""Every benchmark, each in its own process, every table printed: python benchmarks/run.py [--quick]
 
-Runs, each in its own processes so timings and memory peaks don't mix:
-- scale.py     per-stage wall time and peak memory at 1 M / 3 M / 10 M synthetic lines (and the
-               real file): read, clean, RFM, behaviour;
-- features.py  every feature set on the real file, cold and cached;
-- tuning.py    the 40-trial K-means study: overhead share and trials per minute;
-- baseline.py  segmentlab against a plain pandas/scikit-learn RFM → K-means script.
-``--quick`` uses 1 M lines only and a 10-trial study. Results also go to JSON.
+    python benchmarks/run.py [--quick] [--only baseline,tuning] [--json outputs/benchmarks.json]
+
+Runs, in this order (see each script's docstring):
+- harness.py    the machine: cores, load, a CPU-bound loop alone and beside a competing process;
+- scale.py      read, clean, RFM and behaviour at 1 M / 3 M / 10 M synthetic lines;
+- synthetic.py  generating 1 M and 10 M synthetic lines, one year and four years;
+- features.py   every feature set on the real file, cold and cached;
+- stages.py     what each stage of the default run costs on the real file; K-means restarts;
+- baseline.py   the whole run.py command against a plain pandas/scikit-learn script;
+- tuning.py     the 40-trial K-means study: trials per minute and overhead, evaluation.n_jobs;
+- outofcore.py  load + clean + RFM + behaviour with DuckDB at 1 M / 10 M / 100 M lines (the full
+                run writes its Parquet files with make_lines.py under /tmp/segmentlab-ooc and
+                takes tens of minutes at 100 M lines).
+``--quick`` passes ``--quick`` to each (small synthetic data, temporary stores, seconds each;
+what the test suite runs). A script that fails is reported and the others still run; the exit
+status is then 1. Results go to one JSON file (quick: a temporary one unless ``--json``).
 """
 
 from __future__ import annotations
@@ -16,55 +25,52 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+
+SCRIPTS = ["harness", "scale", "synthetic", "features", "stages", "baseline", "tuning", "outofcore"]
 
 
-def run(script: str, *args: str) -> object:
-    """Run one benchmark script with ``--json`` and return what it wrote."""
-    out = Path(tempfile.mkdtemp(prefix="segmentlab-bench-")) / "result.json"
-    print(f"… {script} {' '.join(args)}", flush=True)
-    subprocess.run([sys.executable, str(HERE / script), *args, "--json", str(out)], check=True,
-                   stdout=subprocess.DEVNULL)
-    return json.loads(out.read_text())
-
-
-def table(title: str, rows: list[dict]) -> str:
-    header = list(rows[0])
-    lines = [f"\n{title}", " | ".join(header), " | ".join("---" for _ in header)]
-    lines += [" | ".join(f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row.values())
-              for row in rows]
-    return "\n".join(lines)
-
-
-def scale_row(row: dict) -> dict:
-    """One line of the scale table: size, per-stage seconds, total and peak memory."""
-    stages = {name: stage["seconds"] for name, stage in row["stages"].items()}
-    return {"lines": f"{row['rows_in']:,}", "customers": f"{row['customers']:,}", **stages,
-            "load+clean+rfm+behaviour": row["core_seconds"], "peak_mib": row["peak_mib"]}
+def run_script(name: str, quick: bool, out: Path) -> tuple[int, float, object]:
+    """Run one script in a fresh process, streaming its table; exit status, seconds, its JSON."""
+    command = [sys.executable, str(Path(__file__).with_name(f"{name}.py")), "--json", str(out),
+               *(["--quick"] if quick else [])]
+    print(f"\n## {name}.py{' --quick' if quick else ''}\n", flush=True)
+    start = time.perf_counter()
+    status = subprocess.run(command, cwd=harness.ROOT, env=harness.environment()).returncode
+    seconds = time.perf_counter() - start
+    print(f"\n{name}.py: exit status {status}, {seconds:.1f} s", flush=True)
+    return status, seconds, json.loads(out.read_text()) if status == 0 and out.exists() else None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--json", default="outputs/benchmarks.json")
+    parser.add_argument("--quick", action="store_true", help="every script with --quick")
+    parser.add_argument("--only", help=f"comma-separated subset of {','.join(SCRIPTS)}")
+    parser.add_argument("--json", help="where to write all results (default outputs/benchmarks.json; "
+                                       "quick: a temporary file)")
     args = parser.parse_args()
-    sizes = "1e6" if args.quick else "1e6,3e6,10e6"
-    results = {
-        "scale": run("scale.py", "--sizes", sizes),
-        "features": run("features.py"),
-        "tuning": run("tuning.py", "--trials", "10" if args.quick else "40"),
-        "baseline": run("baseline.py"),
-    }
-    print(table("scale: synthetic lines, wall seconds per stage, peak MiB of the whole run",
-                [scale_row(row) for row in results["scale"]]))
-    print(table("feature sets on the real file", results["features"]))
-    print(table("tuning overhead (K-means on RFM, real file)", [results["tuning"]]))
-    print(table("segmentlab vs plain pandas/scikit-learn (RFM → K-means, real file)", [results["baseline"]]))
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(results, indent=2))
-    print(f"\nJSON: {args.json}")
+    names = args.only.split(",") if args.only else SCRIPTS
+    unknown = sorted(set(names) - set(SCRIPTS))
+    if unknown:
+        parser.error(f"--only: unknown script(s) {', '.join(unknown)}; choose from {', '.join(SCRIPTS)}")
+    scratch = Path(tempfile.mkdtemp(prefix="segmentlab-benchmarks-"))
+    results, failed = {}, []
+    for name in names:
+        status, seconds, result = run_script(name, args.quick, scratch / f"{name}.json")
+        results[name] = {"exit_status": status, "seconds": seconds, "result": result}
+        if status != 0:
+            failed.append(name)
+    target = args.json or (str(scratch / "benchmarks.json") if args.quick else "outputs/benchmarks.json")
+    harness.write_json(target, {"quick": args.quick, "load_average_end": harness.load_average(),
+                                "scripts": results})
+    print(f"\nall results: {target}")
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

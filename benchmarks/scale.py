@@ -1,7 +1,7 @@
 """Scale: wall time and peak memory of load, clean and the feature sets on synthetic files.
 
     python benchmarks/scale.py --sizes 1e6,3e6,10e6 [--format csv.gz|parquet] [--tfidf]
-                               [--word2vec] [--json PATH] [--data-dir /tmp/segmentlab-scale]
+                               [--word2vec] [--json PATH] [--data-dir /tmp/segmentlab-scale] [--quick]
 
 For each size a child process generates ``SyntheticTransactions`` (one customer per 75 lines)
 and writes it once in the Online Retail layout (original column names) under ``--data-dir``;
@@ -11,6 +11,7 @@ the file is reused by later runs. A second child then times the stages one after
 fresh processes, so sizes do not share memory. Peak memory is the measuring child's maximum
 resident set size, read with ``os.wait4``; ``peak so far`` after each stage is the child's own
 high-water mark at that point (it never goes down, so a stage's own need shows as a rise).
+``--quick`` measures 20,000 lines in a temporary folder.
 """
 
 from __future__ import annotations
@@ -21,51 +22,21 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from functools import partial
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-LINES_PER_CUSTOMER = 75
-#: Original Online Retail headers, in ``schema.SOURCE_COLUMNS`` order.
-HEADER = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
-          "CustomerID", "Country"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+
+ROOT = harness.ROOT
 CORE_STAGES = ["read", "clean", "rfm", "behaviour"]
 
 
 def _peak_mib() -> float:
     """This process's high-water resident set size so far (ru_maxrss is KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def generate(n_lines: int, path: Path, fmt: str) -> dict:
-    """Write synthetic lines to ``path`` in the Online Retail layout; return rows and seconds."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.csv as pv
-    import pyarrow.parquet as pq
-
-    from segmentlab.data.synthetic import SyntheticTransactions
-    from segmentlab.schema import SOURCE_COLUMNS
-
-    start = time.perf_counter()
-    source = SyntheticTransactions(n_customers=max(n_lines // LINES_PER_CUSTOMER, 1),
-                                   n_lines=n_lines)
-    frame = source.read()[SOURCE_COLUMNS]
-    frame.columns = HEADER
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    tmp = path.with_name(path.name + ".tmp")
-    if fmt == "parquet":
-        pq.write_table(table, tmp)
-    else:
-        # The real file's text: "2010-12-01 08:26:00", ids without ".0", empty for missing.
-        seconds = pc.cast(table.column("InvoiceDate"), pa.timestamp("s"))  # no ".000000000"
-        date = pc.strftime(seconds, "%Y-%m-%d %H:%M:%S")
-        table = table.set_column(HEADER.index("InvoiceDate"), "InvoiceDate", date)
-        with pa.CompressedOutputStream(str(tmp), "gzip") as out:
-            pv.write_csv(table, out)
-    os.replace(tmp, path)
-    return {"rows": len(frame), "seconds": time.perf_counter() - start}
 
 
 def measure(path: Path, tfidf: bool, word2vec: bool) -> dict:
@@ -131,26 +102,23 @@ def run_size(n_lines: int, fmt: str, data_dir: Path, tfidf: bool, word2vec: bool
 
 
 def table(results: list[dict]) -> str:
-    """Plain-text table: one row per size, seconds per stage, core total and peak memory."""
+    """One row per size: seconds per stage, core total and its CPU seconds, peak memory, load."""
     stages = [s for s in ["read", "clean", "rfm", "behaviour", "tfidf", "word2vec"]
               if any(s in r["stages"] for r in results)]
-    head = f"{'lines':>11} {'customers':>9} " + " ".join(f"{s:>9}" for s in stages)
-    head += f" {'core s':>8} {'core cpu':>8} {'peak MiB':>9} {'load':>5}"
-    rows = [head, "-" * len(head)]
-    for r in results:
-        cells = " ".join(f"{r['stages'][s]['seconds']:>9.2f}" if s in r["stages"] else f"{'-':>9}"
-                         for s in stages)
-        rows.append(f"{r['rows_in']:>11,} {r['customers']:>9,} {cells} "
-                    f"{r['core_seconds']:>8.2f} {r['core_cpu_seconds']:>8.2f} {r['peak_mib']:>9,.0f} "
-                    f"{r['load_average_1min']:>5.1f}")
-    rows.append("seconds are wall time; core = read + clean + rfm + behaviour; core cpu = their "
-                "CPU seconds (all threads); peak = max RSS of the measuring process; load = "
-                "1-minute load average after the run (the machine is shared)")
+    rows = [{"lines": r["rows_in"], "customers": r["customers"],
+             **{s: r["stages"][s]["seconds"] for s in stages if s in r["stages"]},
+             "core": r["core_seconds"], "core_cpu": r["core_cpu_seconds"], "peak": r["peak_mib"],
+             "load": r["load_average_1min"]} for r in results]
+    columns = {"lines": "lines", "customers": "customers", **{s: s for s in stages},
+               "core": "core s", "core_cpu": "core cpu s", "peak": "peak MiB", "load": "load"}
     high = [f"{r['n_lines']:.0e}: " + ", ".join(f"{s} {r['stages'][s]['peak_mib']:,.0f}"
                                                  for s in stages if s in r["stages"])
             for r in results]
-    rows.append("high-water MiB after each stage: " + "; ".join(high))
-    return "\n".join(rows)
+    return "\n".join([harness.table(rows, columns),
+                      "seconds are wall time; core = read + clean + rfm + behaviour; core cpu = their "
+                      "CPU seconds (all threads); peak = max RSS of the measuring process; load = "
+                      "1-minute load average after the run (the machine is shared)",
+                      "high-water MiB after each stage: " + "; ".join(high)])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -163,16 +131,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--data-dir", default="/tmp/segmentlab-scale",
                         help="where generated files are written and reused (never the repo)")
+    parser.add_argument("--quick", action="store_true", help="20,000 lines in a temporary folder")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         kind, *rest = args.child
         if kind == "generate":
-            answer = generate(int(rest[0]), Path(rest[1]), rest[2])
+            answer = harness.write_lines(int(rest[0]), Path(rest[1]), rest[2])
         else:
             answer = measure(Path(rest[0]), args.tfidf, args.word2vec)
         print(json.dumps(answer))
         return
+    if args.quick:
+        args.sizes, args.data_dir = "2e4", tempfile.mkdtemp(prefix="segmentlab-scale-")
     results = []
     for size in args.sizes.split(","):
         n_lines = int(float(size))
@@ -180,8 +151,7 @@ def main(argv: list[str] | None = None) -> None:
                                 args.word2vec))
         print(f"done {n_lines:,} lines", file=sys.stderr)
     print(table(results))
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+    harness.write_json(args.json, results)
 
 
 if __name__ == "__main__":

@@ -17,13 +17,17 @@ import argparse
 import json
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+
 LINES_PER_CUSTOMER = 75
+COLUMNS = {"lines": "lines", "kind": "kind", "rows": "rows", "seconds_median": "seconds (median)",
+           "seconds_min": "min", "seconds_max": "max", "cpu_seconds_median": "CPU seconds",
+           "peak_mib": "peak MiB"}
 KINDS = {
     "one_year": {},
     "four_years": {
@@ -58,11 +62,8 @@ def measure(sizes: list[int], repeats: int) -> list[dict]:
         for kind in KINDS:
             runs = []
             for _ in range(repeats):
-                out = subprocess.run([sys.executable, __file__, "--child", str(n_lines), kind],
-                                     check=True, capture_output=True, text=True,
-                                     env={"PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1",
-                                          "PATH": ""})
-                runs.append(json.loads(out.stdout))
+                done = harness.fresh_process([sys.executable, __file__, "--child", str(n_lines), kind])
+                runs.append(json.loads(done.stdout))
             seconds = [r["seconds"] for r in runs]
             results.append({"lines": n_lines, "kind": kind, "rows": runs[0]["rows"],
                             "seconds_median": statistics.median(seconds),
@@ -70,7 +71,6 @@ def measure(sizes: list[int], repeats: int) -> list[dict]:
                             "cpu_seconds_median": statistics.median(r["cpu_seconds"]
                                                                     for r in runs),
                             "peak_mib": max(r["peak_mib"] for r in runs)})
-            print(json.dumps(results[-1]), flush=True)
     return results
 
 
@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1e6,10e6")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--json")
     parser.add_argument("--child", nargs=2, metavar=("N_LINES", "KIND"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -87,8 +87,9 @@ def main() -> None:
         return
     sizes = [100_000] if args.quick else [int(float(s)) for s in args.sizes.split(",")]
     results = measure(sizes, 1 if args.quick else args.repeats)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+    print(harness.table(results, COLUMNS))
+    print(f"generation only (imports excluded), each in a fresh process; load {harness.load_average():.1f}")
+    harness.write_json(args.json, results)
 
 
 if __name__ == "__main__":

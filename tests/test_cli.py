@@ -137,3 +137,13 @@ def test_degenerate_clustering_finishes_with_nan_metrics_and_a_reason(tmp_path, 
     assert math.isnan(objective)
     out = capsys.readouterr().out
     assert "degenerate: all noise" in out and "unassigned" in out
+
+
+@pytest.mark.parametrize("mode", [["-m"], ["hydra.mode=MULTIRUN"], []])
+def test_run_py_runs_one_job_or_a_sweep_as_hydra_decides(tmp_path, mode):
+    # run.py answers Hydra's hydra.mode probe from its own config check unless hydra.* is set.
+    done = run_py(*mode, *FAST, "prediction.enabled=false", "recommender=none",
+                  "clusterer.n_clusters=2" if not mode else "clusterer.n_clusters=2,3", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    jobs = (done.stdout + done.stderr).count("cluster:   n_clusters")
+    assert jobs == (2 if mode else 1)

@@ -261,3 +261,24 @@ def test_studies_refuse_evaluation_window_objectives(tmp_path, metric):
     cfg = tuned(tmp_path, f"tuning.metrics=[{metric}]")
     with pytest.raises(tuning.TuningError, match="evaluation period"):
         run_experiment(cfg, {"clusterer": "kmeans"}, [])
+
+
+@pytest.mark.parametrize("params", [
+    {"clusterer.n_clusters": 3},
+    {"reducer.n_components": 2, "clusterer.n_clusters": 5},
+    {"classifier.C": 0.5},
+    {"seed": 7},  # interpolated into other nodes: everything is assembled again
+    {"features.rfm.log": False},  # not a node a trial rebuilds alone
+])
+def test_with_params_builds_what_assembling_the_changed_config_builds(tmp_path, params):
+    from segmentlab.study.experiment import assemble
+
+    cfg = compose_config("reducer=pca", cache_dir=tmp_path / "cache")
+    fast = assemble(cfg).with_params(params)
+    full = assemble(with_overrides(cfg, params))
+    assert OmegaConf.to_yaml(fast.config) == OmegaConf.to_yaml(full.config)
+    for name in ("features", "segmenter", "classifier", "assigner", "prediction_features"):
+        got, want = getattr(fast, name)(), getattr(full, name)()
+        assert repr(got.get_params()) == repr(want.get_params()), name
+    assert (fast.evaluation, fast.prediction) == (full.evaluation, full.prediction)
+    assert repr(vars(fast.source)) == repr(vars(full.source))

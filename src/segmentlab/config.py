@@ -116,12 +116,15 @@ CHECKED_NODES = ["reducer", "clusterer", "classifier", "assigner", "prediction.s
                  "recommender"]
 
 
-def check_command_line(args: list[str], config_dir: str) -> None:
+def check_command_line(args: list[str], config_dir: str) -> Any:
     """Compose the overrides of a ``run.py`` command line before Hydra runs it.
 
     Raises ConfigError with one line naming the key and the valid choices or range, for: an
     unknown option of a config group, an unknown key, and a value an estimator rejects (wrong
     type or out of range). Every value of a sweep (``a,b,c``) is checked.
+
+    Returns the composed ``hydra.mode`` (None unless a config sets it), what Hydra composes the
+    whole config once more to find out (see ``run.py``); None for a command line it cannot parse.
     """
     from hydra import compose, initialize_config_dir
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -135,16 +138,19 @@ def check_command_line(args: list[str], config_dir: str) -> None:
         return  # malformed syntax: Hydra's own message explains it
     parsed = [o for o in parsed if not o.is_hydra_override()]
     variants = _one_sweep_value_at_a_time(parsed)
+    modes = []
     with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
         for variant in variants:
             _check_group_options(variant, config_dir)
             try:
-                cfg = compose("config", overrides=variant)
+                cfg = compose("config", overrides=variant, return_hydra_config=True)
             except (HydraException, OmegaConfBaseException) as e:
                 raise ConfigError(_unknown_key(e, variant, compose) or _one_line(e)) from None
             _check_estimator_params(cfg)
             for node, kind in SETTINGS.items():
                 build_settings(cfg, node, kind)
+            modes.append(cfg.hydra.mode)
+    return modes[0]
 
 
 def _one_sweep_value_at_a_time(parsed) -> list[list[str]]:

@@ -11,7 +11,6 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
-from hdbscan.validity import validity_index
 from sklearn.base import BaseEstimator
 from sklearn.metrics import (
     adjusted_rand_score,
@@ -20,6 +19,8 @@ from sklearn.metrics import (
     normalized_mutual_info_score,
     silhouette_score,
 )
+
+from segmentlab.segmentation.dbcv import validity_index
 
 NOISE = -1
 #: A labelling whose largest cluster holds more than this share of customers is degenerate.
@@ -44,11 +45,12 @@ def evaluate_clustering(
 
     Silhouette, Calinski-Harabasz and Davies-Bouldin use non-noise points only; silhouette
     (O(n^2)) uses a seeded uniform sample of at most ``sample_size`` of them. DBCV
-    (``hdbscan.validity.validity_index``, in [-1, 1], higher is better) uses a seeded uniform
+    (``hdbscan.validity.validity_index``'s value, computed faster by
+    `segmentlab.segmentation.dbcv`; in [-1, 1], higher is better) uses a seeded uniform
     sample of at most ``dbcv_sample`` points *including* noise, which counts in its
     denominator as in Moulavi et al. (2014), so noise lowers it; clusters with fewer than three
-    sampled points count as noise there. Its memory peaks at about ``24 * m^2`` bytes for a
-    sampled cluster of ``m`` points (~0.2 GB at 3,000). Shares are relative to all points.
+    sampled points count as noise there. Its memory peaks at about ``33 * m^2`` bytes for a
+    sampled cluster of ``m`` points (~0.3 GB at 3,000). Shares are relative to all points.
 
     A labelling is degenerate when every point is noise, there is a single cluster, or one
     cluster holds more than ``DOMINANT_SHARE`` of the points; the four quality scores are then
