@@ -362,3 +362,22 @@ def test_repurchase_model_pickles_and_scores_new_transactions():
     history = BASE[BASE[INVOICE_DATE] < data_end(BASE) - pd.Timedelta(days=60)]
     np.testing.assert_allclose(result.evaluated_model.predict_proba(history).to_numpy(),
                                result.scores["repurchase_probability"].to_numpy())
+
+
+@pytest.mark.parametrize("metrics, warned", [
+    ({"predict/validation_roc_auc": 0.54, "predict/validation_recency_roc_auc": 0.70,
+      "predict/roc_auc": 0.9, "predict/recency_roc_auc": 0.8}, "the validation windows"),
+    ({"predict/validation_roc_auc": float("nan"), "predict/validation_recency_roc_auc": 0.7,
+      "predict/roc_auc": 0.73, "predict/recency_roc_auc": 0.82}, "evaluation"),
+    ({"predict/validation_roc_auc": 0.75, "predict/validation_recency_roc_auc": 0.67,
+      "predict/roc_auc": 0.745, "predict/recency_roc_auc": 0.684}, None),
+    ({}, None),
+])
+def test_a_model_below_recency_alone_is_flagged_in_the_summary(metrics, warned):
+    from segmentlab.study.runner import prediction_warning
+
+    warning = prediction_warning(metrics)
+    if warned is None:
+        assert warning is None
+    else:
+        assert f"on {warned};" in warning and "prediction.train_cutoffs.every_days=null" in warning

@@ -180,6 +180,23 @@ def run_name(experiment: Experiment, data_hash: str, study=None, now: datetime |
     return " · ".join([*(tags[g] for g in vocabulary.RUN_NAME_GROUPS if tags.get(g)), digest, when])
 
 
+def prediction_warning(metrics: dict[str, float]) -> str | None:
+    """Why the repurchase model should not be trusted as it is, or None.
+
+    Recency alone needs no training, so a model below it on the same customers — at the
+    validation windows or at the evaluation cutoff — learnt something that does not carry over
+    (e.g. pooled training windows from periods that behave differently).
+    """
+    for prefix, where in [("predict/validation_", "the validation windows"), ("predict/", "evaluation")]:
+        model, recency = metrics.get(f"{prefix}roc_auc"), metrics.get(f"{prefix}recency_roc_auc")
+        if model is not None and recency is not None and math.isfinite(model) \
+                and math.isfinite(recency) and model < recency:
+            return (f"ROC AUC {model:.3f} is below recency alone ({recency:.3f}) on {where}; "
+                    "compare one training cutoff (prediction.train_cutoffs.every_days=null) or "
+                    "more history per window (prediction.train_cutoffs.min_history_days)")
+    return None
+
+
 def summary(dataset: Dataset, result: RunResult, run_id: str | None, ui_command: str | None,
             features_cached: bool) -> str:
     """The few lines a person reads when a run ends."""
@@ -204,6 +221,9 @@ def summary(dataset: Dataset, result: RunResult, run_id: str | None, ui_command:
         lines.append(f"degenerate: {result.tags['degenerate']}")
     for stage, reason in result.skipped.items():
         lines.append(f"skipped: {stage}: {reason}")
+    warning = prediction_warning(result.metrics)
+    if warning:
+        lines.append(f"warning: prediction: {warning}")
     spent = {stage: result.metrics[f"time/{stage}_seconds"] for stage in STAGES
              if f"time/{stage}_seconds" in result.metrics}
     if spent:
