@@ -139,4 +139,6 @@ def test_predict_reports_every_customer_cleaning_removed(registered, capsys):
     assert segments.loc[990002, "reason"] == "quantity_outlier"
     assert segments.loc[990003, "reason"] == "cancellation_kept_as_return"
     assert segments.loc[[990001, 990002, 990003], "segment"].isna().all()
+    written = pd.read_csv(out, dtype=str)["segment"].dropna()
+    assert written.str.fullmatch(r"-?\d+").all()  # written as 3, not 3.0
     assert "removed by cleaning, by reason:" in capsys.readouterr().out

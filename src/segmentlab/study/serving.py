@@ -34,6 +34,8 @@ def predict(model_uri: str, transactions: str, out: str, tracking_uri: str) -> i
         segments = pd.DataFrame(columns=[*model.predict_columns, "reason"])
     segments = pd.concat([segments, removed_rows(removed, segments.columns)], ignore_index=True)
     segments = segments.sort_values(CUSTOMER_ID, kind="stable").reset_index(drop=True)
+    # Removed customers have no segment: keep the column whole numbers, not floats.
+    segments["segment"] = pd.to_numeric(segments["segment"]).astype("Int64")
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     segments.to_csv(out, index=False)
     print(f"{len(segments):,} customers → {out} ({len(removed):,} removed by cleaning)")
