@@ -105,8 +105,27 @@ def _repurchase_tables(tables: dict[str, pd.DataFrame]) -> str:
     value = tables.get("segment_value")
     if value is not None and not value.empty:
         html += ("<h3>Future value by segment (BG/NBD × Gamma-Gamma)</h3>"
-                 + table_html(value.round(3)))
+                 + table_html(*_segment_value_table(value)))
     return html
+
+
+def _segment_value_table(value: pd.DataFrame):
+    """The segment value table with readable headings, money and shares formatted."""
+    clv = next((c for c in value.columns if c.startswith("clv_") and c.endswith("_per_customer")), None)
+    purchases = next((c for c in value.columns if c.startswith("expected_purchases_")), None)
+    headings = {"name": "segment", "n_customers": "customers", "p_alive_mean": "mean P(alive)",
+                **({purchases: f"expected orders, next {purchases.split('_')[2].removesuffix('d')} "
+                               "days (mean)"} if purchases else {}),
+                **({clv: f"CLV per customer, {clv.split('_')[1].removesuffix('m')} months"} if clv else {}),
+                "share_of_future_value": "share of future value",
+                "share_of_past_revenue": "share of past revenue"}
+    table = value[[c for c in headings if c in value]].rename(columns=headings)
+    percent = lambda v: "" if pd.isna(v) else f"{v:.0%}"  # noqa: E731
+    formats = {"share of future value": percent, "share of past revenue": percent,
+               "mean P(alive)": lambda v: "" if pd.isna(v) else f"{v:.2f}"}
+    if clv:
+        formats[headings[clv]] = lambda v: "" if pd.isna(v) else f"{v:,.0f}"
+    return table, formats
 
 
 def assignment_section(best: RunDetails | None) -> Section:
