@@ -116,3 +116,13 @@ def _new_customers_csv() -> str:
             rows.append(f"9{c}{k},8512{k}A,MUG,{rng.integers(1, 20)},2012-01-0{k + 1} 10:00:00,2.5,"
                         f"{900000 + c},United Kingdom")
     return "\n".join(rows) + "\n"
+
+
+def test_the_importance_names_the_classifier_the_run_chose_on_validation():
+    from segmentlab.study.report import _chosen_candidate
+
+    logged = pd.DataFrame({"candidate": ["logreg", "average"], "chosen": [False, True]})
+    assert _chosen_candidate(logged) == "average"
+    assert _chosen_candidate(logged.astype(str)) == "average"  # as read back from the CSV
+    assert _chosen_candidate(None) is None
+    assert _chosen_candidate(logged.assign(chosen=False)) is None

@@ -66,7 +66,8 @@ def study_html(experiment: str, tracking_uri: str, run_id: str | None = None,
         importance=tables.get("predict_importance"),
         prediction={k: v for k, v in metrics.items() if k.startswith("predict/")} or None,
         ledger=tables.get("cleaning_ledger"), reason=choice.reason,
-        classifier=_text(row.get("classifier")), assigner=_text(row.get("assigner")),
+        classifier=_chosen_candidate(tables.get("predict_candidates")) or _text(row.get("classifier")),
+        assigner=_text(row.get("assigner")),
         assignment={k: v for k, v in metrics.items() if k.startswith("assign/")} or None,
         history=tables.get("assign_history"), reliability=tables.get("assign_reliability"),
         products=tables.get("segment_products"),
@@ -76,6 +77,14 @@ def study_html(experiment: str, tracking_uri: str, run_id: str | None = None,
                   if a.kind == "section" and a.name in tables])
     return study_report(choice.runs, details, title=f"segmentlab study: {experiment}",
                         coverage=coverage(choice, row))
+
+
+def _chosen_candidate(candidates: pd.DataFrame | None) -> str | None:
+    """The repurchase classifier the run chose on validation, when it logged its candidates."""
+    if candidates is None or "chosen" not in candidates or "candidate" not in candidates:
+        return None
+    chosen = candidates.loc[candidates["chosen"].astype(str).str.lower() == "true", "candidate"]
+    return str(chosen.iloc[0]) if len(chosen) else None
 
 
 def choose_run(runs: pd.DataFrame, run_id: str | None, registered: str | None, registered_label: str,
