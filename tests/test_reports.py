@@ -356,3 +356,13 @@ def test_money(value, text):
                                              (5.0, "5"), (float("nan"), "–"), (None, "–")])
 def test_number(value, text):
     assert number(value) == text
+
+
+@pytest.mark.parametrize("key, text", [
+    ("predict/roc_auc", "repurchase ROC AUC"),
+    ("predict/candidate_hist_gradient_boosting_roc_auc", "candidate's ROC AUC (hist gradient boosting)"),
+    ("predict/roc_auc_gain_vs_bgnbd_ci_low", "gain over a baseline, interval low (bgnbd)"),
+    ("predict/not_declared_anywhere", "predict/not_declared_anywhere"),  # a group's catch-all
+])
+def test_metric_labels_name_what_a_pattern_matched(key, text):
+    assert vocabulary.label(key) == text

@@ -186,9 +186,18 @@ def direction(key: str) -> str | None:
 
 
 def label(key: str) -> str:
-    """Human label of a metric key (the key itself when undeclared or a pattern's)."""
+    """Human label of a metric key: its declaration's; for a one-wildcard pattern such as
+    ``predict/candidate_*_roc_auc``, that label with the matched part ("candidate's ROC AUC
+    (logreg)"); the key itself when undeclared or caught only by a group's ``stage/*``."""
     declared = metric(key)
-    return declared.label if declared is not None and "*" not in declared.key else key
+    if declared is None:
+        return key
+    if "*" not in declared.key:
+        return declared.label
+    prefix, _, suffix = declared.key.partition("*")
+    if "*" in suffix or declared.key.endswith("/*"):
+        return key
+    return f"{declared.label} ({key[len(prefix):len(key) - len(suffix)].replace('_', ' ')})"
 
 
 def shown(keys, where: str) -> list[str]:
