@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,15 @@ def test_script_imports(path):
             raise
         pytest.skip(f"{path.name} needs the optional package {e.name}")
     assert hasattr(module, "main"), f"{path.name} has no main()"
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_script_starts_with_help(path):
+    """A fresh process: optional packages and the data are needed only by a real run."""
+    done = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr.strip().splitlines()[-1:]
+    assert "usage:" in done.stdout
 
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: str(p.relative_to(ROOT)))

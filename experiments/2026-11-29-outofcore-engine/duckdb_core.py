@@ -6,14 +6,17 @@ The same work as ``polars_core.py``, written for measurement only (the real code
 ``segmentlab.outofcore``). Prints stage seconds and the peak RSS of this process as JSON.
 """
 
+import argparse
 import json
 import resource
-import sys
 import time
 
 
 def main() -> None:
     """Run the prototype on the file named on the command line; print JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("parquet", help="lines file written by benchmarks/make_lines.py")
+    path = parser.parse_args().parquet
     start = time.perf_counter()
     import duckdb  # the engine's own import time is measured
 
@@ -27,7 +30,7 @@ def main() -> None:
       "Description" AS description, "Quantity"::BIGINT AS quantity,
       "InvoiceDate"::TIMESTAMP AS invoice_date, "UnitPrice"::DOUBLE + 0.0 AS unit_price,
       "CustomerID"::BIGINT AS customer_id, "Country" AS country
-    FROM read_parquet('{sys.argv[1]}')""")
+    FROM read_parquet('{path}')""")
     con.execute(f"""
     CREATE VIEW flagged AS SELECT *, starts_with(invoice_no, 'C') AS cancel,
      CASE WHEN customer_id IS NULL THEN 1

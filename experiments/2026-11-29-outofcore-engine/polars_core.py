@@ -3,21 +3,24 @@
     python experiments/2026-11-29-outofcore-engine/polars_core.py /tmp/segmentlab-ooc/lines-10000000.parquet
 """
 
+import argparse
 import json
 import resource
-import sys
 import time
 
 
 def main() -> None:
     """Run the prototype on the file named on the command line; print JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("parquet", help="lines file written by benchmarks/make_lines.py")
+    path = parser.parse_args().parquet
     start = time.perf_counter()
     import polars as pl  # the engine's own import time is measured
 
     imported = time.perf_counter() - start
     NON_PRODUCT = ["POST", "D", "M", "C2", "DOT", "CRUK", "BANK CHARGES", "AMAZONFEE", "PADS", "S", "B"]
     col = pl.col
-    raw = pl.scan_parquet(sys.argv[1]).select(
+    raw = pl.scan_parquet(path).select(
         col("InvoiceNo").alias("invoice_no"), col("StockCode").str.to_uppercase().alias("stock_code"),
         col("Description").alias("description"), col("Quantity").cast(pl.Int64).alias("quantity"),
         col("InvoiceDate").cast(pl.Datetime("us")).alias("invoice_date"),
