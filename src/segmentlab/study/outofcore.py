@@ -12,22 +12,20 @@ the cleaning and the feature sets, so the next run does not read the file again.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from time import perf_counter
 
 import pandas as pd
 
 import segmentlab
 from segmentlab.cache import FrameCache, stable_hash
-from segmentlab.config import ConfigError, flatten, resolved
+from segmentlab.config import ConfigError, resolved
 from segmentlab.features.matrix import FeatureResult
 from segmentlab.schema import CleaningLedger, Dataset
 from segmentlab.segmentation.segmenting import fit_to_customers, segment_customers
 from segmentlab.study.experiment import Experiment
 from segmentlab.study.results import draw_figures, gather
-from segmentlab.study.runner import run_name, summary
+from segmentlab.study.runner import print_ledger, search_space, summary, timed, tracked_run, tune
 
 _WHY = "data.engine=duckdb keeps the invoice lines out of memory; use data.engine=pandas"
 
@@ -37,47 +35,26 @@ def run_out_of_core(experiment: Experiment) -> float:
     tracker = experiment.tracker
     tracker.check()
     _check_asks(experiment)
-    if experiment.tuned:  # Optuna loads only for studies
-        from segmentlab.study import tuning
-        from segmentlab.study.trials import TrialEvaluator
-    space = tuning.search_space(experiment.config, experiment.choices) if experiment.tuned else {}
+    space = search_space(experiment)
     seconds: dict[str, float] = {}
-    with _timed(seconds, "load"):  # read, clean and the feature sets: one DuckDB session
+    with timed(seconds, "load"):  # read, clean and the feature sets: one DuckDB session
         dataset, features, customers, skipped = load_customers(experiment)
-    for note in dataset.notes:
-        print(note)
-    print(f"cleaning ledger for {dataset.source} (duckdb{', cached' if dataset.cache_hit else ''}):")
-    print(dataset.ledger.format())
-    study = (tuning.open_study(experiment.config, space, dataset.data_hash, experiment.label)
-             if experiment.tuned else None)
-    config = experiment.resolved_config()
-    params = {k: v for k, v in flatten(config) if study or not k.startswith("tuning.space.")}
-    name = run_name(experiment, dataset.data_hash, study)
-    resume = tracker.parent_of(study, name) if study else None
-    with tracker.run(name, params, experiment.tags, config,
-                     list(experiment.overrides), resume_run_id=resume) as run_id:
-        tracker.log_data(dataset)
+    print_ledger(dataset, "duckdb")
+    with tracked_run(experiment, dataset, space) as (run_id, study):
         tracker.log_features(features)
-        chosen = experiment
-        if study is not None:
-            tracker.link_study(study)
-            with _timed(seconds, "tuning"):
-                evaluate = TrialEvaluator(experiment, features, dataset)
-                best = tuning.optimize(study, experiment, space, evaluate)
-            print(f"study {study.study_name}: best trial {best.number} {dict(best.params)}")
-            chosen = experiment.with_params(best.params)
+        chosen = tune(experiment, study, space, features, dataset, seconds)
         segmenter, adjusted = fit_to_customers(chosen.segmenter(), len(features.frame),
                                                chosen.evaluation)
         for note in adjusted:
             print(note)
-        with _timed(seconds, "segment"):
+        with timed(seconds, "segment"):
             segmentation = segment_customers(features.frame, segmenter, dataset,
                                              chosen.evaluation, summary=customers)
         result = replace(gather(features, segmentation), skipped=skipped)
         if adjusted:
             result = replace(result, tags={**result.tags, "segmenter_adjusted": "; ".join(adjusted)})
         if chosen.tracker.records:
-            with _timed(seconds, "figures"):
+            with timed(seconds, "figures"):
                 result = draw_figures(result, segmentation, chosen.evaluation)
         stages = {f"time/{stage}_seconds": value for stage, value in seconds.items()}
         result = replace(result, metrics={**result.metrics, **stages})
@@ -160,13 +137,3 @@ def _check_asks(experiment: Experiment) -> None:
 
         raise TuningError(f"tuning.metrics {metrics} need validation windows of the lines: "
                           f"{_WHY}, or tune on cluster/* metrics")
-
-
-@contextmanager
-def _timed(seconds: dict[str, float], stage: str):
-    """Add the wall seconds of the block to ``seconds[stage]`` (``time/<stage>_seconds``)."""
-    start = perf_counter()
-    try:
-        yield
-    finally:
-        seconds[stage] = seconds.get(stage, 0.0) + perf_counter() - start

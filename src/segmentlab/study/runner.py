@@ -43,37 +43,16 @@ def run(experiment: Experiment) -> float:
 def _run(experiment: Experiment) -> float:
     tracker = experiment.tracker
     tracker.check()  # an unusable store fails now, not after the long work
-    if experiment.tuned:  # Optuna loads only for studies
-        from segmentlab.study import tuning
-        from segmentlab.study.trials import TrialEvaluator
-    space = tuning.search_space(experiment.config, experiment.choices) if experiment.tuned else {}
+    space = search_space(experiment)
     seconds: dict[str, float] = {}
-    with _timed(seconds, "load"):
+    with timed(seconds, "load"):
         dataset = load_dataset(experiment.source, experiment.cleaner, cache_dir=experiment.config.cache_dir)
-    for note in dataset.notes:  # which files and sheets were read, overlaps, decoding warnings
-        print(note)
-    print(f"cleaning ledger for {dataset.source}{' (cached)' if dataset.cache_hit else ''}:")
-    print(dataset.ledger.format())
-    study = (tuning.open_study(experiment.config, space, dataset.data_hash, experiment.label)
-             if experiment.tuned else None)
-    config = experiment.resolved_config()
-    params = {k: v for k, v in flatten(config) if study or not k.startswith("tuning.space.")}
-    name = run_name(experiment, dataset.data_hash, study)
-    resume = tracker.parent_of(study, name) if study else None
-    with tracker.run(name, params, experiment.tags, config,
-                     list(experiment.overrides), resume_run_id=resume) as run_id:
-        tracker.log_data(dataset)
-        with _timed(seconds, "features"):
+    print_ledger(dataset)
+    with tracked_run(experiment, dataset, space) as (run_id, study):
+        with timed(seconds, "features"):
             features = compute_features(dataset, experiment.features(), *experiment.feature_cache(dataset))
         tracker.log_features(features)
-        chosen = experiment
-        if study is not None:
-            tracker.link_study(study)
-            with _timed(seconds, "tuning"):
-                evaluate = TrialEvaluator(experiment, features, dataset)
-                best = tuning.optimize(study, experiment, space, evaluate)
-            print(f"study {study.study_name}: best trial {best.number} {dict(best.params)}")
-            chosen = experiment.with_params(best.params)
+        chosen = tune(experiment, study, space, features, dataset, seconds)
         segmentation, result = run_stages(chosen, dataset, features, seconds)
         for stage, reason in result.skipped.items():
             tracker.log_skipped(stage, reason)
@@ -95,11 +74,11 @@ def run_stages(experiment: Experiment, dataset: Dataset, features: FeatureResult
                                            experiment.evaluation)
     for note in adjusted:
         print(note)
-    with _timed(seconds, "segment"):
+    with timed(seconds, "segment"):
         segmentation = segment_customers(features.frame, segmenter, dataset, experiment.evaluation)
     assessment, skipped = None, {}
     if experiment.prediction.enabled:
-        with _timed(seconds, "prediction"):
+        with timed(seconds, "prediction"):
             assessment = predict_stage(experiment, dataset, features, segmentation)
         if assessment.skipped:
             skipped["prediction"] = assessment.skipped
@@ -107,20 +86,74 @@ def run_stages(experiment: Experiment, dataset: Dataset, features: FeatureResult
     if adjusted:
         result = replace(result, tags={**result.tags, "segmenter_adjusted": "; ".join(adjusted)})
     if experiment.dynamics.enabled:
-        with _timed(seconds, "dynamics_stage"):
+        with timed(seconds, "dynamics_stage"):
             result = dynamics_stage(experiment, dataset, features, segmentation, result)
     if experiment.recommender() is not None:
-        with _timed(seconds, "recommend"):
+        with timed(seconds, "recommend"):
             result = recommend_stage(experiment, dataset, features, segmentation, result)
     if experiment.tracker.records:
-        with _timed(seconds, "figures"):
+        with timed(seconds, "figures"):
             result = draw_figures(result, segmentation, experiment.evaluation)
     stages = {f"time/{stage}_seconds": value for stage, value in seconds.items()}
     return segmentation, replace(result, metrics={**result.metrics, **stages})
 
 
+def search_space(experiment: Experiment) -> dict:
+    """The tuned search space, empty without tuning (Optuna loads only for studies)."""
+    if not experiment.tuned:
+        return {}
+    from segmentlab.study import tuning
+
+    return tuning.search_space(experiment.config, experiment.choices)
+
+
+def print_ledger(dataset: Dataset, engine: str = "") -> None:
+    """What was read (files and sheets, overlaps, decoding warnings) and the cleaning ledger."""
+    for note in dataset.notes:
+        print(note)
+    how = ", ".join(filter(None, [engine, "cached" if dataset.cache_hit else ""]))
+    print(f"cleaning ledger for {dataset.source}{f' ({how})' if how else ''}:")
+    print(dataset.ledger.format())
+
+
 @contextmanager
-def _timed(seconds: dict[str, float], stage: str):
+def tracked_run(experiment: Experiment, dataset: Dataset, space: dict):
+    """The run in the tracker — a study's one parent run when tuning, resumed if it exists —
+    with the data logged; yields ``(run_id, study)``, the study None without tuning."""
+    tracker = experiment.tracker
+    study = None
+    if experiment.tuned:
+        from segmentlab.study import tuning
+
+        study = tuning.open_study(experiment.config, space, dataset.data_hash, experiment.label)
+    config = experiment.resolved_config()
+    params = {k: v for k, v in flatten(config) if study or not k.startswith("tuning.space.")}
+    name = run_name(experiment, dataset.data_hash, study)
+    resume = tracker.parent_of(study, name) if study else None
+    with tracker.run(name, params, experiment.tags, config,
+                     list(experiment.overrides), resume_run_id=resume) as run_id:
+        tracker.log_data(dataset)
+        yield run_id, study
+
+
+def tune(experiment: Experiment, study, space: dict, features: FeatureResult, dataset: Dataset,
+         seconds: dict[str, float]) -> Experiment:
+    """Run the study's trials and return the experiment with its best settings (the experiment
+    itself without a study)."""
+    if study is None:
+        return experiment
+    from segmentlab.study import tuning
+    from segmentlab.study.trials import TrialEvaluator
+
+    experiment.tracker.link_study(study)
+    with timed(seconds, "tuning"):
+        best = tuning.optimize(study, experiment, space, TrialEvaluator(experiment, features, dataset))
+    print(f"study {study.study_name}: best trial {best.number} {dict(best.params)}")
+    return experiment.with_params(best.params)
+
+
+@contextmanager
+def timed(seconds: dict[str, float], stage: str):
     """Add the wall seconds of the block to ``seconds[stage]``."""
     start = perf_counter()
     try:
