@@ -186,7 +186,7 @@ def test_workers_tagging_the_parent_run_at_the_same_moment_both_succeed(experime
 
 
 def wait_for_running_trial(storage: str, proc: subprocess.Popen, timeout: float = 600) -> int:
-    """The id of a trial ``proc`` is running, once at least one trial of the study is complete.
+    """The id of a trial ``proc`` is evaluating, once at least one trial of the study is complete.
 
     Reads the database only once the workers have made a study in it, so that the test itself
     never creates the schema the workers race to create."""
@@ -205,8 +205,11 @@ def wait_for_running_trial(storage: str, proc: subprocess.Popen, timeout: float 
                 continue
             study = the_study(storage)
         trials = study.trials
+        # Being evaluated: it has beaten. A trial still being asked for may yet be failed by its
+        # own worker as a duplicate setting (no heartbeat then), which is not an interruption.
         mine = [t for t in trials if t.state == TrialState.RUNNING
-                and t.system_attrs.get("segmentlab_worker", "").endswith(f":{proc.pid}")]
+                and t.system_attrs.get("segmentlab_worker", "").endswith(f":{proc.pid}")
+                and "segmentlab_heartbeat" in t.system_attrs]
         if mine and any(t.state == TrialState.COMPLETE for t in trials):
             engine.dispose()
             return mine[0]._trial_id
