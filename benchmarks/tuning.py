@@ -14,8 +14,8 @@ scaling, K-means, the cluster metrics and the stability refits), as medians over
 with their range. ``--quick`` runs one 4-trial study on a small synthetic file.
 
 The K-means space (``configs/tuning/space/clusterer/kmeans.yaml``, n_clusters 3 to 10) has 8
-settings and a study ends once every setting of a finite space is evaluated, so a 40-trial study
-holds 8 trials: the ``trials`` column says how many ran.
+settings and a study ends once every setting of a finite space is evaluated, so the benchmark
+widens it to ``--trials`` settings (n_clusters 3 to trials + 2): a 40-trial study runs 40 trials.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ def study(data: str, n_trials: int, n_jobs: int, workdir: Path) -> dict:
     stores = Path(tempfile.mkdtemp(prefix="study-", dir=workdir))
     overrides = ["data=online_retail", f"data.path={data}", "features=[rfm]", "clusterer=kmeans",
                  "tuning=optuna", f"tuning.n_trials={n_trials}", "tuning.show_progress=false",
+                 f"tuning.space.clusterer.n_clusters.high={n_trials + 2}",  # n_trials settings
                  f"evaluation.n_jobs={n_jobs}", f"cache_dir={workdir / 'cache'}",
                  f"tuning.storage=sqlite:///{stores}/optuna.db",
                  f"tracking.tracking_uri=sqlite:///{stores}/mlflow.db",

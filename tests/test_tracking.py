@@ -85,7 +85,8 @@ def test_a_trial_logged_again_keeps_one_child_run(tmp_path):
                                        tags={"run_kind": "trial", "trial_number": "3"})
         mlflow.end_run("RUNNING")  # a killed worker ends nothing; pop it off this process's stack
         other = tracker.log_trial(SimpleNamespace(number=4, params={}), TrialOutcome({"m": 1.0}), {})
-        dead = tracker.log_trial(trial, TrialOutcome({}, "worker vm:1 died (process gone)"), {})
+        dead = tracker.log_trial(trial, TrialOutcome({}, "worker vm:1 died (process gone)"), {},
+                                 replace=True)
     runs = mlflow.search_runs(experiment_names=["t"],
                               filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert sorted(runs.run_id) == sorted([other, dead])

@@ -23,10 +23,11 @@ def url(tmp_path) -> str:
     return f"sqlite:///{tmp_path}/optuna.db"
 
 
-def seeded_study(tmp_path, seed: int | None = 42, name: str = "s") -> optuna.Study:
-    """What a freshly started worker opens: the stored study with a new seeded TPE sampler."""
+def seeded_study(tmp_path, seed: int | None = 42, name: str = "s", space=None) -> optuna.Study:
+    """What a freshly started worker opens: the stored study with a new seeded TPE sampler (that
+    moves repeated draws to free settings of ``space``, as `tuning.open_study` makes it)."""
     sampler = (optuna.samplers.TPESampler(seed=None) if seed is None else
-               sampling.TrialSeededSampler(lambda s: optuna.samplers.TPESampler(seed=s), seed))
+               sampling.TrialSeededSampler(lambda s: optuna.samplers.TPESampler(seed=s), seed, space))
     return optuna.create_study(study_name=name, storage=workers.open_storage(url(tmp_path)),
                                load_if_exists=True, sampler=sampler)
 
@@ -277,3 +278,47 @@ def test_workers_joining_a_parent_run_keep_the_first_value_of_a_param_they_diffe
         pass
     assert mlflow.get_run(parent).data.params == {"seed": "42", "cache_dir": "/host-a/cache", "extra": "1"}
     assert len(calls) == 2 and "cache_dir" not in calls[1]
+
+
+@pytest.mark.parametrize("space", [
+    {"clusterer.n_clusters": IntDistribution(3, 22)},
+    {"clusterer.n_clusters": IntDistribution(3, 7),
+     "clusterer.init": CategoricalDistribution(["k-means++", "random"]),
+     "clusterer.n_init": CategoricalDistribution([1, 10])}], ids=["one dimension", "three"])
+def test_a_seeded_study_moves_a_repeated_draw_to_the_nearest_free_setting(tmp_path, space):
+    """TPE re-proposes its best region; in a finite space the draw goes to a free setting instead
+    of a trial created and failed as a duplicate, and the study covers the space exactly."""
+    n_settings = len(sampling.finite_settings(space))
+    without = seeded_study(tmp_path, name="without")  # the sampler as it was: duplicates were failed
+    tuning.run_trials(without, space, n_settings, None,
+                      lambda p: tuning.TrialOutcome({"m": -abs(p["clusterer.n_clusters"] - 5)}),
+                      ["m"], progress=False)
+    assert any("duplicate_of" in t.user_attrs for t in without.trials)
+    study = seeded_study(tmp_path, space=space)
+    tuning.run_trials(study, space, n_settings, None,
+                      lambda p: tuning.TrialOutcome({"m": -abs(p["clusterer.n_clusters"] - 5)}),
+                      ["m"], progress=False)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * n_settings
+    assert len({tuple(t.params[k] for k in space) for t in study.trials}) == n_settings
+
+
+def test_a_repeated_draw_goes_to_the_nearest_free_setting_ties_to_the_lower():
+    space = {"clusterer.n_clusters": IntDistribution(3, 10),
+             "clusterer.init": CategoricalDistribution(["k-means++", "random"])}
+    sampler = sampling.TrialSeededSampler(lambda s: optuna.samplers.RandomSampler(seed=s), 1, space)
+    study = optuna.create_study(sampler=sampler)
+    for k in (5, 6, 7):
+        for init in ("k-means++", "random"):
+            study.add_trial(create_trial(params={"clusterer.n_clusters": k, "clusterer.init": init},
+                                         distributions=space, value=0.0))
+    study.add_trial(create_trial(params={"clusterer.n_clusters": 4, "clusterer.init": "random"},
+                                 distributions=space, value=0.0))
+    frozen = study._storage.get_trial(study.ask()._trial_id)
+    free = sampler._free
+    assert free(study, frozen, {"clusterer.n_clusters": 6}) == {"clusterer.n_clusters": 4}
+    assert free(study, frozen, {"clusterer.n_clusters": 7}) == {"clusterer.n_clusters": 8}
+    assert free(study, frozen, {"clusterer.n_clusters": 9}) == {"clusterer.n_clusters": 9}
+    frozen.params["clusterer.init"] = "random"  # drawn first: 4 is taken with it, so 6 goes to 8
+    assert free(study, frozen, {"clusterer.n_clusters": 6}) == {"clusterer.n_clusters": 8}
+    both = {"clusterer.n_clusters": 4, "clusterer.init": "random"}
+    assert free(optuna.create_study(sampler=sampler), frozen, both) == both  # nothing taken there

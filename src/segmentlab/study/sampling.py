@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -53,9 +53,12 @@ class TrialSeededSampler(BaseSampler):
         The study's seed.
     """
 
-    def __init__(self, build: Callable[[int], BaseSampler], seed: int):
+    def __init__(self, build: Callable[[int], BaseSampler], seed: int,
+                 space: Mapping[str, BaseDistribution] | None = None):
         self.build, self.seed = build, seed
         self._sampler = build(seed)
+        self.space = dict(space) if space is not None else {}
+        self._settings = finite_settings(self.space) if space is not None else None
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         # Called by optuna.Trial(...) before any parameter is sampled.
@@ -66,10 +69,36 @@ class TrialSeededSampler(BaseSampler):
         return self._sampler.infer_relative_search_space(study, trial)
 
     def sample_relative(self, study, trial, search_space):
-        return self._sampler.sample_relative(study, trial, search_space)
+        params = self._sampler.sample_relative(study, trial, search_space)
+        return self._free(study, trial, params) if params else params
 
     def sample_independent(self, study, trial, param_name, param_distribution):
-        return self._sampler.sample_independent(study, trial, param_name, param_distribution)
+        value = self._sampler.sample_independent(study, trial, param_name, param_distribution)
+        return self._free(study, trial, {param_name: value})[param_name]
+
+    def _free(self, study, trial: FrozenTrial, draw: dict[str, Any]) -> dict[str, Any]:
+        """``draw`` (values of some dimensions), or the nearest one that a free setting agrees
+        with, given the dimensions the trial has drawn already.
+
+        TPE re-proposes its best region often: in a 40-setting K-means study 30 of 70 draws
+        repeated a setting, each a trial created and failed as a duplicate. Moving a draw that
+        no free setting agrees with to the nearest that one does (integers by their share of the
+        range, categories by how many differ; ties to the first setting) keeps the sampler's
+        guidance and wastes no trial. Only in a finite space of at most `MAX_ENUMERATED`
+        settings; `ask` still catches the repeats this cannot (another worker drawing the same
+        setting at the same moment).
+        """
+        if self._settings is None or not set(draw) <= set(self.space):
+            return draw
+        known = {k: v for k, v in trial.params.items() if k in self.space}
+        taken = {_key(t.params, self.space) for t in study._get_trials(deepcopy=False, use_cache=True)
+                 if t.number != trial.number and holds_setting(t)}  # what Optuna read for this ask
+        free = [s for s in self._settings if _key(s, self.space) not in taken
+                and all(s[k] == v for k, v in known.items())]
+        if not free or any(all(s[k] == v for k, v in draw.items()) for s in free):
+            return draw
+        nearest = min(free, key=lambda s: _distance(s, draw, self.space))
+        return {k: nearest[k] for k in draw}
 
     def after_trial(self, study, trial, state, values) -> None:
         self._sampler.after_trial(study, trial, state, values)
@@ -81,17 +110,35 @@ class TrialSeededSampler(BaseSampler):
 def finite_settings(space: Mapping[str, BaseDistribution]) -> list[dict[str, Any]] | None:
     """Every setting of a space of integer and categorical dimensions, or None when the space has
     a continuous dimension or more than `MAX_ENUMERATED` settings."""
-    values = []
-    for dist in space.values():
-        if isinstance(dist, IntDistribution):
-            values.append(range(dist.low, dist.high + 1, dist.step))
-        elif isinstance(dist, CategoricalDistribution):
-            values.append(dist.choices)
-        else:
-            return None
+    values = [_values(dist) for dist in space.values()]
+    if any(v is None for v in values):
+        return None
     if math.prod(len(v) for v in values) > MAX_ENUMERATED:
         return None
     return [dict(zip(space, combo, strict=True)) for combo in itertools.product(*values)]
+
+
+def _distance(setting: Mapping[str, Any], proposed: Mapping[str, Any],
+              space: Mapping[str, BaseDistribution]) -> float:
+    """How far a setting is from a proposal: integer dimensions by their share of the range,
+    categorical ones 1 when they differ."""
+    total = 0.0
+    for name, value in proposed.items():
+        dist = space[name]
+        if isinstance(dist, IntDistribution):
+            total += abs(setting[name] - value) / max(dist.high - dist.low, 1)
+        else:
+            total += setting[name] != value
+    return total
+
+
+def _values(dist: BaseDistribution) -> Sequence[Any] | None:
+    """The values of an integer or categorical dimension; None for a continuous one."""
+    if isinstance(dist, IntDistribution):
+        return range(dist.low, dist.high + 1, dist.step)
+    if isinstance(dist, CategoricalDistribution):
+        return dist.choices
+    return None
 
 
 def holds_setting(trial: FrozenTrial) -> bool:
@@ -111,7 +158,7 @@ def _key(params: Mapping[str, Any], space: Mapping[str, BaseDistribution]) -> tu
     return tuple(params.get(name) for name in space)
 
 
-def duplicate_of(trial: FrozenTrial, trials: list[FrozenTrial],
+def duplicate_of(trial: FrozenTrial | optuna.Trial, trials: list[FrozenTrial],
                  space: Mapping[str, BaseDistribution]) -> int | None:
     """The number of an earlier trial holding the same setting as ``trial``, if any.
 
@@ -165,8 +212,7 @@ def ask(study: optuna.Study, space: Mapping[str, BaseDistribution], n_trials: in
             trial.set_user_attr("surplus", True)
             study.tell(trial, state=TrialState.PRUNED)
             return None
-        same = None if settings is None else duplicate_of(
-            study._storage.get_trial(trial._trial_id), trials, space)
+        same = None if settings is None else duplicate_of(trial, trials, space)
         if same is None:
             return trial
         trial.set_user_attr("duplicate_of", same)
@@ -186,13 +232,14 @@ def _settled(study: optuna.Study, number: int, space: Mapping[str, BaseDistribut
     from time import monotonic, sleep
 
     deadline = monotonic() + wait
+    trials = study._get_trials(deepcopy=False, use_cache=True)  # read by this ask, after its trial was made
     while True:
-        trials = study.get_trials(deepcopy=False)
         pending = [t for t in trials if t.number < number and t.state == TrialState.RUNNING
                    and not set(space) <= set(t.params)]
         if not pending or monotonic() > deadline:
             return trials
         sleep(0.02)
+        trials = study.get_trials(deepcopy=False)
 
 
 def _ask_owned(study: optuna.Study, space: Mapping[str, BaseDistribution],

@@ -19,6 +19,7 @@ import math
 import os
 import re
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -77,7 +78,7 @@ class Tracker(Protocol):
     def log_report(self, html: str) -> None: ...
     def parent_of(self, study, name: str) -> str | None: ...
     def link_study(self, study) -> None: ...
-    def log_trial(self, trial, outcome, config: dict) -> str | None: ...
+    def log_trial(self, trial, outcome, config: dict, replace: bool = False) -> str | None: ...
     def log_progress(self, n_finished: int) -> None: ...
     def log_study(self, study, best, metric_names: list[str], ran: int) -> None: ...
 
@@ -123,7 +124,7 @@ class NullTracker:
     def link_study(self, study) -> None:
         """Nothing to link."""
 
-    def log_trial(self, trial, outcome, config: dict) -> str | None:
+    def log_trial(self, trial, outcome, config: dict, replace: bool = False) -> str | None:
         """Nothing to log."""
         return None
 
@@ -354,27 +355,41 @@ class MlflowTracker:
         claim_study_attr(study, self._parent_key(), mlflow.active_run().info.run_id)
         mlflow.set_tags({"study_name": study.study_name, "run_kind": "study"})
 
-    def log_trial(self, trial, outcome, config: dict) -> str:
-        """One nested child run per trial: params, metrics, state, failure reason, config, labels.
+    def log_trial(self, trial, outcome, config: dict, replace: bool = False) -> str:
+        """One child run of the active (study) run per trial: params, metrics, state, failure
+        reason, config, labels.
 
-        A worker killed while it logged a trial leaves a half-logged child run (RUNNING, tagged
-        COMPLETE); the worker that then fails the trial deletes it, so each trial has one child.
+        Written with the client in three store calls (create, one batch, end) and the texts: the
+        fluent nested run took 0.25 s a trial on SQLite, a fifth of a K-means trial. (Writing it
+        from a background thread was measured too: no more trials per minute on SQLite.)
+        ``replace``: first delete the children already logged for this trial number — a worker
+        killed while it logged a trial leaves a half-logged child run (RUNNING, tagged COMPLETE),
+        and the worker that fails the trial as dead replaces it, so each trial has one child.
         """
+        from mlflow.entities import Metric, Param
+        from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
         mlflow = _mlflow()
-        _delete_children_of_trial(mlflow.active_run().info.run_id, trial.number)
+        parent = mlflow.active_run().info
+        if replace:
+            _delete_children_of_trial(parent.run_id, trial.number)
         failed = outcome.failure is not None
         tags = {"run_kind": "trial", "trial_number": str(trial.number),
                 "trial_state": "FAIL" if failed else "COMPLETE",
-                **({"fail_reason": outcome.failure[:5000]} if failed else {})}
-        with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True, tags=tags) as child:
-            _log_params(trial.params)
-            mlflow.log_metrics(_finite_or_nan(outcome.metrics))
-            mlflow.log_dict(config, "config.yaml")
-            if outcome.labels is not None:
-                mlflow.log_text(outcome.labels.to_csv(header=True), "segments/labels.csv")
-            if failed:
-                mlflow.end_run("FAILED")
-            return child.info.run_id
+                **({"fail_reason": outcome.failure[:5000]} if failed else {}),
+                MLFLOW_PARENT_RUN_ID: parent.run_id}
+        client = mlflow.MlflowClient()
+        child = client.create_run(parent.experiment_id, run_name=f"trial-{trial.number}", tags=tags)
+        run_id, now = child.info.run_id, int(time.time() * 1000)
+        params = [Param(k, _param_value(v)) for k, v in trial.params.items()]
+        metrics = [Metric(k, v, now, 0) for k, v in _finite_or_nan(outcome.metrics).items()]
+        for i in range(0, max(len(params), len(metrics), 1), _BATCH):  # MLflow's per-call limits
+            client.log_batch(run_id, metrics=metrics[i:i + _BATCH], params=params[i:i + _BATCH])
+        client.log_text(run_id, _yaml(config), "config.yaml")
+        if outcome.labels is not None:
+            client.log_text(run_id, outcome.labels.to_csv(header=True), "segments/labels.csv")
+        client.set_terminated(run_id, "FAILED" if failed else "FINISHED")
+        return run_id
 
     def log_progress(self, n_finished: int) -> None:
         mlflow = _mlflow()
@@ -503,6 +518,7 @@ def _log_table(mlflow, name: str, table: pd.DataFrame) -> None:
 
 
 def _yaml(config: dict) -> str:
+    """YAML text of a plain config, with libyaml's emitter when PyYAML has it (~10x faster)."""
     import yaml
 
-    return yaml.safe_dump(config)
+    return yaml.dump(config, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper))

@@ -180,17 +180,21 @@ def open_study(cfg: DictConfig, space: Mapping[str, BaseDistribution], data_hash
         raise TuningError(str(e)) from None
     seed = cfg.tuning.sampler.get("seed")
     sampler = (build_sampler(cfg, space) if seed is None else
-               TrialSeededSampler(lambda s: build_sampler(cfg, space, s), int(seed)))
+               TrialSeededSampler(lambda s: build_sampler(cfg, space, s), int(seed), space))
     return optuna.create_study(study_name=name, storage=rdb, load_if_exists=True,
                                directions=directions, sampler=sampler)
 
 
 def recover(study: optuna.Study, watch: workers.StaleWatch,
-            on_dead: Callable[[FrozenTrial, str], None] | None = None) -> int:
+            on_dead: Callable[[FrozenTrial, str], None] | None = None,
+            trials: Sequence[FrozenTrial] | None = None) -> int:
     """Fail the RUNNING trials of dead workers (see `workers.StaleWatch`), each once across all
-    workers, calling ``on_dead(trial, reason)`` for those this worker failed; return how many."""
+    workers, calling ``on_dead(trial, reason)`` for those this worker failed; return how many.
+    ``trials``: the study's trials just read (read here when not given)."""
     failed = 0
-    for trial, reason in watch.dead(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))):
+    if trials is None:
+        trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial, reason in watch.dead([t for t in trials if t.state == TrialState.RUNNING]):
         if workers.fail_dead_trial(study, trial, reason):
             failed += 1
             if on_dead is not None:
@@ -203,9 +207,10 @@ def recover_interrupted(study: optuna.Study) -> int:
     return recover(study, workers.StaleWatch(grace_period=math.inf))
 
 
-def remaining(study: optuna.Study, n_trials: int) -> int:
-    """Slots left: n_trials minus counted and in-flight trials."""
-    trials = study.get_trials(deepcopy=False)
+def remaining(study: optuna.Study, n_trials: int, trials: Sequence[FrozenTrial] | None = None) -> int:
+    """Slots left: n_trials minus counted and in-flight trials (of ``trials`` when given)."""
+    if trials is None:
+        trials = study.get_trials(deepcopy=False)
     busy = sum(counted(t) or t.state == TrialState.RUNNING for t in trials)
     return max(n_trials - busy, 0)
 
@@ -264,12 +269,13 @@ def run_trials(study: optuna.Study, space: Mapping[str, BaseDistribution], n_tri
                unit="trial", disable=not progress, leave=True)
     start, ran, free = monotonic(), 0, None
     while timeout is None or monotonic() - start < timeout:
-        recover(study, watch, on_dead)
-        trials = study.get_trials(deepcopy=False)
+        trials = study.get_trials(deepcopy=False)  # one read a round: each costs ~10 ms on SQLite
+        if recover(study, watch, on_dead, trials):
+            trials = study.get_trials(deepcopy=False)
         free = None if settings is None else free_settings(settings, trials, space)
         bar.n = min(sum(counted(t) for t in trials), n_trials)
         bar.refresh()
-        if remaining(study, n_trials) > 0 and free != []:
+        if remaining(study, n_trials, trials) > 0 and free != []:
             trial = ask(study, space, n_trials, settings)
             if trial is not None:
                 ran += _run_one(study, trial, objective, metric_names, on_trial, heartbeat_interval)
@@ -307,6 +313,10 @@ def _run_one(study: optuna.Study, trial: optuna.Trial, objective: Callable[[dict
     return True
 
 
+def _key(params: Mapping[str, Any]) -> str:
+    return repr(sorted(params.items()))
+
+
 def optimize(study: optuna.Study, experiment, space: Mapping[str, BaseDistribution],
              evaluate: Callable[[Any], TrialOutcome]) -> FrozenTrial:
     """Run the study's missing trials and return the best trial.
@@ -319,18 +329,31 @@ def optimize(study: optuna.Study, experiment, space: Mapping[str, BaseDistributi
     cfg, tracker = experiment.config, experiment.tracker
     metric_names = list(cfg.tuning.metrics)
 
+    evaluated = {}  # the last trial's config, built once for its evaluation and its record
+
+    def objective(params: dict[str, Any]) -> TrialOutcome:
+        trial_experiment = experiment.with_params(params)
+        evaluated.clear()
+        evaluated[_key(params)] = trial_experiment.config
+        return evaluate(trial_experiment)
+
+    def config_of(params: dict[str, Any]) -> dict:
+        return resolved(evaluated.pop(_key(params), None) or with_overrides(cfg, params))
+
     def record(trial: optuna.Trial, outcome: TrialOutcome) -> None:
-        child = tracker.log_trial(trial, outcome, resolved(with_overrides(cfg, trial.params)))
-        if child:
+        if tracker.records:
+            child = tracker.log_trial(trial, outcome, config_of(trial.params))
             trial.set_user_attr("mlflow_run_id", child)
-        tracker.log_progress(1 + sum(counted(t) for t in study.get_trials(deepcopy=False)))
+            # the trials read when this one was asked for: a later round logs any finished since
+            known = study._get_trials(deepcopy=False, use_cache=True)
+            tracker.log_progress(1 + sum(counted(t) for t in known))
 
     def dead(trial: FrozenTrial, reason: str) -> None:
-        tracker.log_trial(trial, TrialOutcome({}, reason), resolved(with_overrides(cfg, trial.params)))
+        if tracker.records:
+            tracker.log_trial(trial, TrialOutcome({}, reason), config_of(trial.params), replace=True)
 
     beat, grace = heartbeat(cfg)
-    ran = run_trials(study, space, cfg.tuning.n_trials, cfg.tuning.timeout,
-                     lambda params: evaluate(experiment.with_params(params)), metric_names,
+    ran = run_trials(study, space, cfg.tuning.n_trials, cfg.tuning.timeout, objective, metric_names,
                      on_trial=record, progress=cfg.tuning.show_progress, on_dead=dead,
                      heartbeat_interval=beat, grace_period=grace)
     best = best_trial(study)
