@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from sklearn.base import clone
 from sklearn.cluster import KMeans
 from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -380,4 +381,31 @@ def test_a_model_below_recency_alone_is_flagged_in_the_summary(metrics, warned):
     if warned is None:
         assert warning is None
     else:
-        assert f"on {warned};" in warning and "prediction.train_cutoffs.every_days=null" in warning
+        assert f"on {warned};" in warning and "every_days=null" in warning
+
+
+def test_the_train_cutoff_alone_is_judged_beside_the_pooled_grid_and_the_better_one_kept():
+    logreg = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+    candidates = {"logreg": logreg, "xgboost": XGBClassifier(n_estimators=20, max_depth=2, n_jobs=1,
+                                                             random_state=0)}
+    result = evaluate_repurchase(random_shop(3, n_customers=120), make_union, candidates, horizon_days=60,
+                                 every_days=14, validation_windows=2, compare_one_cutoff=True,
+                                 importance_repeats=0, n_bootstrap=0)
+    table, m = result.tables["candidates"], result.metrics
+    assert list(table["candidate"]) == ["logreg", "logreg", "xgboost", "xgboost"]
+    pooled, single = table["training"].iloc[0], table["training"].iloc[1]
+    assert pooled.startswith("every 14 days, ") and single == "one cutoff"
+    assert list(table.index) == ["logreg", "logreg_one_cutoff", "xgboost", "xgboost_one_cutoff"]
+    (chosen,) = table.index[table["chosen"]]
+    assert table.loc[chosen, "validation_roc_auc"] == table["validation_roc_auc"].max()
+    # What is reported and deployed is the chosen row: its score, its number of training cutoffs.
+    assert m["predict/roc_auc"] == pytest.approx(table.loc[chosen, "roc_auc"])
+    assert (m["predict/n_train_cutoffs"] == 1) == (table.loc[chosen, "training"] == "one cutoff")
+    for key in table.index:
+        assert m[f"predict/candidate_{key}_validation_roc_auc"] == pytest.approx(
+            table.loc[key, "validation_roc_auc"], nan_ok=True)
+    # The single-cutoff rows learn from fewer rows: a different model, not a copy of the pooled one.
+    assert table["validation_roc_auc"].iloc[0] != table["validation_roc_auc"].iloc[1]
+    off = evaluate_repurchase(random_shop(3, n_customers=120), make_union, candidates, horizon_days=60,
+                              every_days=14, validation_windows=2, importance_repeats=0, n_bootstrap=0)
+    assert list(off.tables["candidates"]["training"].str.startswith("every")) == [True, True]

@@ -57,10 +57,15 @@ class TrainCutoffSettings:
         evaluation cutoff; null trains on that one cutoff alone.
     min_history_days : int
         Days of data a training cutoff needs before it; when none has that much, one cutoff.
+    compare_one_cutoff : bool
+        Also validate every candidate trained on the latest training cutoff alone and keep it
+        when it validates better than the pooled cutoffs (customers whose behaviour shifts make
+        older cutoffs teach the wrong thing); the candidates table shows both.
     """
 
     every_days: int | None = 14
     min_history_days: int = 60
+    compare_one_cutoff: bool = True
 
     def __post_init__(self) -> None:
         if self.every_days is not None and (isinstance(self.every_days, bool) or self.every_days < 1):

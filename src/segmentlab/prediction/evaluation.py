@@ -80,6 +80,7 @@ def evaluate_repurchase(
     *,
     every_days: int | None = 14,
     min_history_days: int = 60,
+    compare_one_cutoff: bool = False,
     population: str = "active",
     active_days: int = 365,
     validation_windows: int = 1,
@@ -123,6 +124,10 @@ def evaluate_repurchase(
         Step between training cutoffs; None trains on ``train_cutoff`` alone.
     min_history_days : int
         Least history a training cutoff needs; with none left, one cutoff (``predict/n_train_cutoffs``).
+    compare_one_cutoff : bool
+        Also judge every candidate trained on ``train_cutoff`` alone, and keep that when it
+        validates better than the pooled grid (a shop whose customers change: older cutoffs
+        then teach last year's behaviour). The ``candidates`` table has both rows.
     population : {"active", "all"}
         Customers with a purchase in the ``active_days`` before a cutoff, or every purchaser:
         the rows of training, evaluation and every baseline. The other population's ROC AUC is
@@ -154,9 +159,10 @@ def evaluate_repurchase(
                                 segmenter_factory if segment_predictors else None, calibration)
     candidates = dict(classifier) if isinstance(classifier, Mapping) else {"classifier": classifier}
     validation_cutoffs = plan.validation(validation_windows)
-    choice = choose(learner, plan, candidates, validation_cutoffs)
-    chosen = candidates[choice.name]
-    main, validation = choice.evaluation[choice.name], choice.validation[choice.name]
+    plans = [plan, plan.single()] if compare_one_cutoff and plan.every_days is not None else [plan]
+    choice = choose(learner, plans, candidates, validation_cutoffs)
+    chosen, plan = candidates[choice.name], choice.plan
+    main, validation = choice.evaluation[choice.key], choice.validation[choice.key]
     if calibration != "none":
         main = judge(learner, plan, chosen, [plan.eval_cutoff])
         if validation is not None:
@@ -198,14 +204,14 @@ def evaluate_repurchase(
 
 def _plan_metrics(plan: CutoffPlan, choice: Choice, candidates) -> dict[str, float]:
     """How the evaluated model was trained, and every candidate's two scores."""
-    judged = choice.evaluation[choice.name]
+    judged = choice.evaluation[choice.key]
     metrics = {"predict/n_train_cutoffs": float(len(plan.grid)),
                "predict/train_rows": float(len(judged.train[0][1].frame)),
                "predict/n_features": float(len(judged.models[0].columns))}
-    if len(candidates) > 1:
-        for row in choice.table.itertuples():
-            metrics[f"predict/candidate_{row.candidate}_roc_auc"] = float(row.roc_auc)
-            metrics[f"predict/candidate_{row.candidate}_validation_roc_auc"] = float(row.validation_roc_auc)
+    if len(choice.table) > 1:
+        for key, row in choice.table.iterrows():
+            metrics[f"predict/candidate_{key}_roc_auc"] = float(row["roc_auc"])
+            metrics[f"predict/candidate_{key}_validation_roc_auc"] = float(row["validation_roc_auc"])
     return metrics
 
 

@@ -5,7 +5,9 @@ it (`CutoffPlan.learn`), scores it there together with recency and RFM-logreg tr
 same rows, and pools the scores of several cutoffs. `choose` judges every candidate at the
 validation cutoffs, all before the evaluation period, and at the evaluation cutoff, and keeps
 the one with the best validation ROC AUC: the evaluation scores are reported, never used.
-`RepurchaseValidation` is the validation alone, what tuning may look at.
+Given several plans (`CutoffPlan`: the pooled grid, the train cutoff alone), `choose` judges
+every candidate under each and keeps the best pair. `RepurchaseValidation` is the validation
+alone, what tuning may look at.
 """
 
 from __future__ import annotations
@@ -105,48 +107,62 @@ class Choice:
     ----------
     name : str
         The chosen candidate.
+    key : str
+        The chosen row: the candidate's name, with ``_one_cutoff`` when it was trained on the
+        train cutoff alone beside a pooled grid (keys of ``validation``, ``evaluation`` and the
+        ``predict/candidate_<key>_*`` metrics).
+    plan : CutoffPlan
+        The plan of the chosen row.
     table : DataFrame
-        One row per candidate: ``candidate``, ``validation_roc_auc``, ``validation_brier``,
-        ``validation_ece``, ``roc_auc``, ``pr_auc``, ``brier``, ``ece``, ``seconds`` and
-        ``chosen``.
-    validation : dict of name to Judged or None
+        One row per candidate and plan: ``candidate``, ``training`` (`CutoffPlan.training`),
+        ``validation_roc_auc``, ``validation_brier``, ``validation_ece``, ``roc_auc``,
+        ``pr_auc``, ``brier``, ``ece``, ``seconds`` and ``chosen``, indexed by ``key``.
+    validation : dict of key to Judged or None
         None where no validation cutoff had data.
-    evaluation : dict of name to Judged
+    evaluation : dict of key to Judged
     """
 
     name: str
+    key: str
+    plan: CutoffPlan
     table: pd.DataFrame
     validation: dict[str, Judged | None]
     evaluation: dict[str, Judged]
 
 
-def choose(learner: RepurchaseLearner, plan: CutoffPlan, candidates: Mapping[str, BaseEstimator],
-           validation_cutoffs: Sequence[pd.Timestamp]) -> Choice:
-    """Judge every candidate at the validation cutoffs and at the evaluation cutoff; keep the
-    best validation ROC AUC (the first candidate when no validation cutoff has data).
+def choose(learner: RepurchaseLearner, plans: CutoffPlan | Sequence[CutoffPlan],
+           candidates: Mapping[str, BaseEstimator], validation_cutoffs: Sequence[pd.Timestamp]) -> Choice:
+    """Judge every candidate under every plan at the validation cutoffs and at the evaluation
+    cutoff; keep the best validation ROC AUC (ties, and no validation data at all, go to the
+    first candidate under the first plan).
 
     Candidates are compared uncalibrated: calibration does not change the ranking of a
     sigmoid map, and barely that of an isotonic one.
     """
     if not candidates:
         raise ValueError("candidates: empty; give at least one classifier")
-    validation, evaluation, rows = {}, {}, []
+    plans = [plans] if isinstance(plans, CutoffPlan) else list(plans)
+    validation, evaluation, rows, keyed = {}, {}, [], {}
     for name, classifier in candidates.items():
-        validation[name] = _validate(learner, plan, classifier, validation_cutoffs)
-        evaluation[name] = judge(learner, plan, classifier, [plan.eval_cutoff], calibration="none")
-        v = validation[name].metrics if validation[name] is not None else {}
-        e = evaluation[name].metrics
-        rows.append({"candidate": name,
-                     **{f"validation_{k}": v.get(f"predict/validation_{k}", float("nan"))
-                        for k in ("roc_auc", "brier", "ece")},
-                     **{k: e[f"predict/{k}"] for k in ("roc_auc", "pr_auc", "brier", "ece")},
-                     "seconds": evaluation[name].seconds
-                     + (validation[name].seconds if validation[name] is not None else 0.0)})
-    table = pd.DataFrame(rows)
+        for i, plan in enumerate(plans):
+            key = name if i == 0 else f"{name}_{plan.training.replace(' ', '_')}"
+            keyed[key] = plan
+            validation[key] = _validate(learner, plan, classifier, validation_cutoffs)
+            evaluation[key] = judge(learner, plan, classifier, [plan.eval_cutoff], calibration="none")
+            v = validation[key].metrics if validation[key] is not None else {}
+            e = evaluation[key].metrics
+            rows.append({"candidate": name, "training": plan.training,
+                         **{f"validation_{k}": v.get(f"predict/validation_{k}", float("nan"))
+                            for k in ("roc_auc", "brier", "ece")},
+                         **{k: e[f"predict/{k}"] for k in ("roc_auc", "pr_auc", "brier", "ece")},
+                         "seconds": evaluation[key].seconds
+                         + (validation[key].seconds if validation[key] is not None else 0.0)})
+    table = pd.DataFrame(rows, index=pd.Index(list(keyed), name="key"))
     scores = table["validation_roc_auc"].to_numpy(float)
     best = int(np.nanargmax(scores)) if np.isfinite(scores).any() else 0
     table["chosen"] = np.arange(len(table)) == best
-    return Choice(str(table.loc[best, "candidate"]), table, validation, evaluation)
+    key = str(table.index[best])
+    return Choice(str(table["candidate"].iloc[best]), key, keyed[key], table, validation, evaluation)
 
 
 def _validate(learner, plan, classifier, cutoffs) -> Judged | None:

@@ -207,6 +207,19 @@ class CutoffPlan:
     def gap(self) -> pd.Timedelta:
         return self.eval_cutoff - self.train_cutoff
 
+    @property
+    def training(self) -> str:
+        """How the evaluated model is trained, in words: ``every 14 days, 20 cutoffs`` or
+        ``one cutoff``."""
+        if self.every_days is None:
+            return "one cutoff"
+        return f"every {self.every_days} days, {len(self.grid)} cutoffs"
+
+    def single(self) -> CutoffPlan:
+        """This plan with the train cutoff alone as training cutoff (and deployed on the latest
+        one alone): judged and validated at the same cutoffs as the grid."""
+        return replace(self, every_days=None, grid=(self.train_cutoff,), note="")
+
     def learn(self, score_cutoff: pd.Timestamp) -> list[pd.Timestamp]:
         """Training cutoffs of a model judged at ``score_cutoff`` (empty: no data for it)."""
         latest = pd.Timestamp(score_cutoff) - self.gap

@@ -225,8 +225,9 @@ def prediction_warning(metrics: dict[str, float]) -> str | None:
         if model is not None and recency is not None and math.isfinite(model) \
                 and math.isfinite(recency) and model < recency:
             return (f"ROC AUC {model:.3f} is below recency alone ({recency:.3f}) on {where}; "
-                    "compare one training cutoff (prediction.train_cutoffs.every_days=null) or "
-                    "more history per window (prediction.train_cutoffs.min_history_days)")
+                    "tables/predict_candidates.csv compares pooled with one-cutoff training "
+                    "(prediction.train_cutoffs.compare_one_cutoff, every_days=null); more "
+                    "validation windows (prediction.validation_windows) steady the choice")
     return None
 
 

@@ -46,6 +46,7 @@ def predict_stage(experiment: Experiment, dataset: Dataset, features: FeatureRes
             random_state=experiment.seed, fitted=features.union, lifetime=experiment.lifetime(),
             pooling=dict(every_days=settings.train_cutoffs.every_days,
                          min_history_days=settings.train_cutoffs.min_history_days,
+                         compare_one_cutoff=settings.train_cutoffs.compare_one_cutoff,
                          population=settings.population, active_days=settings.active_days,
                          validation_windows=settings.validation_windows,
                          calibration=settings.calibration,
