@@ -265,7 +265,8 @@ def run_trials(study: optuna.Study, space: Mapping[str, BaseDistribution], n_tri
     from tqdm.auto import tqdm
 
     watch, settings = workers.StaleWatch(grace_period), finite_settings(space)
-    bar = tqdm(total=n_trials, initial=n_trials - remaining(study, n_trials), desc=study.study_name,
+    goal = n_trials if settings is None else min(n_trials, len(settings))  # a finite space ends early
+    bar = tqdm(total=goal, initial=min(n_trials - remaining(study, n_trials), goal), desc=study.study_name,
                unit="trial", disable=not progress, leave=True)
     start, ran, free = monotonic(), 0, None
     while timeout is None or monotonic() - start < timeout:
@@ -273,7 +274,7 @@ def run_trials(study: optuna.Study, space: Mapping[str, BaseDistribution], n_tri
         if recover(study, watch, on_dead, trials):
             trials = study.get_trials(deepcopy=False)
         free = None if settings is None else free_settings(settings, trials, space)
-        bar.n = min(sum(counted(t) for t in trials), n_trials)
+        bar.n = min(sum(counted(t) for t in trials), goal)
         bar.refresh()
         if remaining(study, n_trials, trials) > 0 and free != []:
             trial = ask(study, space, n_trials, settings)
