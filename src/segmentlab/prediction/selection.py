@@ -12,6 +12,7 @@ alone, what tuning may look at.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from time import perf_counter
@@ -145,7 +146,7 @@ def choose(learner: RepurchaseLearner, plans: CutoffPlan | Sequence[CutoffPlan],
     validation, evaluation, rows, keyed = {}, {}, [], {}
     for name, classifier in candidates.items():
         for i, plan in enumerate(plans):
-            key = name if i == 0 else f"{name}_{plan.training.replace(' ', '_')}"
+            key = name if i == 0 else name + "_" + re.sub(r"\W+", "_", plan.training)  # metric-safe
             keyed[key] = plan
             validation[key] = _validate(learner, plan, classifier, validation_cutoffs)
             evaluation[key] = judge(learner, plan, classifier, [plan.eval_cutoff], calibration="none")

@@ -372,7 +372,7 @@ class MlflowTracker:
         mlflow = _mlflow()
         parent = mlflow.active_run().info
         if replace:
-            _delete_children_of_trial(parent.run_id, trial.number)
+            _delete_children_of_trial(parent.experiment_id, parent.run_id, trial.number)
         failed = outcome.failure is not None
         tags = {"run_kind": "trial", "trial_number": str(trial.number),
                 "trial_state": "FAIL" if failed else "COMPLETE",
@@ -430,13 +430,11 @@ class MlflowTracker:
                                   f"tuning/param_importances_{stem}.html")
 
 
-def _delete_children_of_trial(parent_run_id: str, number: int) -> None:
+def _delete_children_of_trial(experiment_id: str, parent_run_id: str, number: int) -> None:
     """Delete the child runs of ``parent_run_id`` already logged for trial ``number``."""
-    mlflow = _mlflow()
-    client = mlflow.MlflowClient()
-    parent = client.get_run(parent_run_id)
+    client = _mlflow().MlflowClient()
     found = client.search_runs(
-        [parent.info.experiment_id],
+        [experiment_id],
         filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and tags.trial_number = '{number}'")
     for run in found:
         client.delete_run(run.info.run_id)

@@ -314,10 +314,6 @@ def _run_one(study: optuna.Study, trial: optuna.Trial, objective: Callable[[dict
     return True
 
 
-def _key(params: Mapping[str, Any]) -> str:
-    return repr(sorted(params.items()))
-
-
 def optimize(study: optuna.Study, experiment, space: Mapping[str, BaseDistribution],
              evaluate: Callable[[Any], TrialOutcome]) -> FrozenTrial:
     """Run the study's missing trials and return the best trial.
@@ -330,16 +326,16 @@ def optimize(study: optuna.Study, experiment, space: Mapping[str, BaseDistributi
     cfg, tracker = experiment.config, experiment.tracker
     metric_names = list(cfg.tuning.metrics)
 
-    evaluated = {}  # the last trial's config, built once for its evaluation and its record
+    last = {}  # the last trial's params and config, built once for its evaluation and its record
 
     def objective(params: dict[str, Any]) -> TrialOutcome:
         trial_experiment = experiment.with_params(params)
-        evaluated.clear()
-        evaluated[_key(params)] = trial_experiment.config
+        last.update(params=dict(params), config=trial_experiment.config)
         return evaluate(trial_experiment)
 
     def config_of(params: dict[str, Any]) -> dict:
-        return resolved(evaluated.pop(_key(params), None) or with_overrides(cfg, params))
+        same = last.get("params") == dict(params)
+        return resolved(last["config"] if same else with_overrides(cfg, params))
 
     def record(trial: optuna.Trial, outcome: TrialOutcome) -> None:
         if tracker.records:
