@@ -13,6 +13,8 @@ from segmentlab.config import (
     build_segmenter,
     check_command_line,
     flatten,
+    resolved,
+    resolver,
     with_overrides,
 )
 from tests.conftest import CONFIGS, compose_config
@@ -49,6 +51,19 @@ def test_with_overrides_copies():
     cfg = compose_config()
     changed = with_overrides(cfg, {"clusterer.n_clusters": 9})
     assert changed.clusterer.n_clusters == 9 and cfg.clusterer.n_clusters != 9
+
+
+@pytest.mark.parametrize("params", [{"clusterer.n_clusters": 7}, {"clusterer.n_init": "auto"},
+                                    {"seed": 3}, {"clusterer.random_state": "${seed}"}])
+def test_resolver_gives_what_resolving_the_overridden_config_gives(params):
+    # Setting a value into the config resolved once must equal resolving the trial's config,
+    # including when an interpolation sees the value (seed) or the value is an interpolation.
+    cfg = compose_config("clusterer=kmeans", "tuning=optuna")
+    expected = resolved(with_overrides(cfg, params))
+    assert resolver(cfg)(params) == expected
+    if "seed" in params:
+        assert expected["clusterer"]["random_state"] == 3  # the interpolation followed the new seed
+    assert resolver(cfg)({}) == resolved(cfg) and cfg.clusterer.n_clusters != 7  # cfg untouched
 
 
 def test_build_converts_lists():

@@ -175,7 +175,8 @@ def complete(tmp_path) -> int:
 
 
 def test_killed_study_loses_no_finished_trial(tmp_path):
-    proc = worker(tmp_path, 40)
+    wide = "tuning.space.clusterer.n_clusters.high=60"  # more settings than a worker runs before the kill
+    proc = worker(tmp_path, 58, wide)
     deadline = time.monotonic() + 240
     while complete(tmp_path) < 3 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
@@ -183,7 +184,8 @@ def test_killed_study_loses_no_finished_trial(tmp_path):
     proc.wait()
     before = {t.number: t.params for t in trials(tmp_path) if t.state == TrialState.COMPLETE}
     assert len(before) >= 3
-    assert worker(tmp_path, len(before) + 2).wait(timeout=300) == 0
+    assert len(before) < 58, "the study ended before the worker was killed"
+    assert worker(tmp_path, len(before) + 2, wide).wait(timeout=300) == 0
     after = trials(tmp_path)
     kept = {t.number: t.params for t in after if t.state == TrialState.COMPLETE}
     assert before.items() <= kept.items()  # every finished trial survived unchanged

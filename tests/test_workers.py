@@ -40,6 +40,41 @@ def settings(study) -> list[int]:
     return [t.params["clusterer.n_clusters"] for t in study.trials if tuning.counted(t)]
 
 
+def test_sqlite_stores_commit_to_a_write_ahead_log(tmp_path):
+    import sqlite3
+
+    study = seeded_study(tmp_path)
+    study.enqueue_trial({"clusterer.n_clusters": 4})  # a write through the storage
+    with sqlite3.connect(tmp_path / "optuna.db") as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_trial_state_reads_the_stored_state(tmp_path):
+    study = seeded_study(tmp_path)
+    trial = study.ask(SPACE)
+    assert workers.trial_state(study, trial._trial_id) == TrialState.RUNNING
+    workers.fail_dead_trial(study, study.trials[0], "gone")
+    assert workers.trial_state(study, trial._trial_id) == TrialState.FAIL
+
+
+def test_a_seeded_sampler_keeps_its_search_space_cache_across_trials(tmp_path):
+    # The sampler is rebuilt per trial (its seed is the trial's); the intersection of the
+    # trials' search spaces is built incrementally and must survive the rebuild.
+    study = seeded_study(tmp_path, space=SPACE)
+    tuning.run_trials(study, SPACE, 2, None, score, ["m"], progress=False)
+    cache = study.sampler._sampler._search_space
+    tuning.run_trials(study, SPACE, 4, None, score, ["m"], progress=False)
+    assert study.sampler._sampler._search_space is cache
+    assert len(set(settings(study))) == 4
+
+
+def test_a_lone_worker_creates_no_surplus_trial(tmp_path):
+    # After its own trial a worker decides from what its ask read; alone it must end exactly.
+    study = seeded_study(tmp_path, space={"clusterer.n_clusters": IntDistribution(3, 40)})
+    assert tuning.run_trials(study, study.sampler.space, 9, None, score, ["m"], progress=False) == 9
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 9
+
+
 def test_a_restarted_seeded_worker_replays_its_first_draws_without_per_trial_seeds(tmp_path):
     # The failure being fixed: a plain seeded sampler restarts its random stream.
     first = optuna.create_study(storage=url(tmp_path), study_name="plain",

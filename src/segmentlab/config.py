@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import pickle
+from collections.abc import Callable, Iterator, Mapping
 from copy import deepcopy
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,9 +41,10 @@ def register_settings() -> None:
 register_settings()
 
 
-def build(node: DictConfig) -> Any:
-    """Instantiate a config node; YAML lists reach scikit-learn as lists, not ListConfig."""
-    return instantiate(node, _convert_="all")
+def build(node: DictConfig, **kwargs: Any) -> Any:
+    """Instantiate a config node (``kwargs`` replace its values); YAML lists reach scikit-learn as
+    lists, not ListConfig."""
+    return instantiate(node, _convert_="all", **kwargs)
 
 
 def build_features(cfg: DictConfig) -> FeatureUnion:
@@ -96,12 +98,56 @@ def resolved(cfg: DictConfig) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)
 
 
-def with_overrides(cfg: DictConfig, params: Mapping[str, Any]) -> DictConfig:
-    """A copy of ``cfg`` with dotted keys set, e.g. ``{"clusterer.eps": 0.3}``."""
-    copy = deepcopy(cfg)
+def resolver(cfg: DictConfig) -> Callable[[Mapping[str, Any]], dict]:
+    """``params -> resolved(with_overrides(cfg, params))``, fast for many params (a study's trials).
+
+    ``cfg`` is resolved once and a trial's values are set into a copy of that (~0.5 ms instead of
+    ~10 ms), unless an interpolation could see them (one naming a set key's node or leaf) or a
+    value is itself an interpolation: then the trial's config is resolved whole.
+    """
+    base = resolved(cfg)
+    texts, stack = [], [OmegaConf.to_container(cfg, resolve=False)]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict | list):
+            stack.extend(value.values() if isinstance(value, dict) else value)
+        elif isinstance(value, str) and "${" in value:
+            texts.append(value)
+
+    def seen(key: str, value: Any) -> bool:
+        names = {key.split(".")[0], key.split(".")[-1]}
+        return (isinstance(value, str) and "${" in value) or any(n in t for n in names for t in texts)
+
+    def resolve(params: Mapping[str, Any]) -> dict:
+        if any(seen(key, value) for key, value in params.items()):
+            return resolved(with_overrides(cfg, params))
+        plain = deepcopy(base)
+        for key, value in params.items():
+            *parents, leaf = key.split(".")
+            node = plain
+            for name in parents:
+                node = node[name]
+            node[leaf] = value
+        return plain
+
+    return resolve
+
+
+def with_overrides(cfg: DictConfig, params: Mapping[str, Any], frozen: bytes | None = None) -> DictConfig:
+    """A copy of ``cfg`` with dotted keys set, e.g. ``{"clusterer.eps": 0.3}``.
+
+    ``frozen`` is ``freeze(cfg)``, for many copies of one config (a study's trials): thawing it
+    takes ~2 ms, a deep copy of the composed config ~15 ms.
+    """
+    copy = pickle.loads(frozen if frozen is not None else freeze(cfg))
     for key, value in params.items():
         OmegaConf.update(copy, key, value, merge=False)
     return copy
+
+
+def freeze(cfg: DictConfig) -> bytes:
+    """``cfg`` pickled, with its flags and interpolations (see `with_overrides`)."""
+    return pickle.dumps(cfg, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 class ConfigError(Exception):

@@ -27,6 +27,7 @@ from segmentlab.config import (
     build_prediction_features,
     build_segmenter,
     build_settings,
+    freeze,
     resolved,
     with_overrides,
 )
@@ -84,6 +85,7 @@ class Experiment:
     _candidates: Mapping[str, BaseEstimator] = field(repr=False, default_factory=dict)
     #: Top-level keys the config's interpolations refer to, found once (`with_params`).
     _referenced: frozenset[str] | None = field(repr=False, compare=False, default=None)
+    _frozen: bytes | None = field(repr=False, compare=False, default=None)  # config.freeze(config)
 
     # --- fresh estimators ------------------------------------------------------------------
     def features(self) -> FeatureUnion:
@@ -208,17 +210,18 @@ class Experiment:
         """
         if not params:
             return self
-        config = with_overrides(self.config, params)
-        nodes = {key.split(".", 1)[0] for key in params}
         if self._referenced is None:  # the same for every trial of a study: walked once (~0.1 s)
             object.__setattr__(self, "_referenced", _interpolated(self.config))
+            object.__setattr__(self, "_frozen", freeze(self.config))
+        config = with_overrides(self.config, params, self._frozen)
+        nodes = {key.split(".", 1)[0] for key in params}
         if not nodes <= set(_REBUILT) or nodes & self._referenced:
             return assemble(config, self.choices, self.overrides, tracker=self.tracker)
         rebuilt = {name: value for node in nodes for name, value in _REBUILT[node](config).items()}
         if "_classifier" in rebuilt and config.get("assigner") is None:
             rebuilt["_assigner"] = rebuilt["_classifier"]  # no assigner node: the classifier assigns
         # A value set here may itself interpolate: the trial's own references are found anew.
-        return replace(self, config=config, _referenced=None, **rebuilt)
+        return replace(self, config=config, _referenced=None, _frozen=None, **rebuilt)
 
     def with_tracker(self, tracker: Any) -> Experiment:
         """This experiment recording to another tracker (e.g. none, for a quick check)."""

@@ -62,7 +62,8 @@ class TrialSeededSampler(BaseSampler):
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         # Called by optuna.Trial(...) before any parameter is sampled.
-        self._sampler = self.build(trial_seed(self.seed, trial.number))
+        previous, self._sampler = self._sampler, self.build(trial_seed(self.seed, trial.number))
+        _keep_caches(previous, self._sampler)
         self._sampler.before_trial(study, trial)
 
     def infer_relative_search_space(self, study, trial):
@@ -105,6 +106,19 @@ class TrialSeededSampler(BaseSampler):
 
     def reseed_rng(self) -> None:
         self._sampler.reseed_rng()
+
+
+#: TPESampler's search-space caches (checked with optuna 5.0.0): built incrementally from the
+#: study's trials, so a sampler rebuilt per trial would read and intersect them all again.
+_CACHES = ("_search_space", "_group_decomposed_search_space")
+
+
+def _keep_caches(previous: BaseSampler, sampler: BaseSampler) -> None:
+    """Hand a rebuilt sampler its predecessor's search-space caches (~15 ms a trial at 40 trials)."""
+    if type(previous) is type(sampler):
+        for name in _CACHES:
+            if getattr(previous, name, None) is not None and hasattr(sampler, name):
+                setattr(sampler, name, getattr(previous, name))
 
 
 def finite_settings(space: Mapping[str, BaseDistribution]) -> list[dict[str, Any]] | None:
