@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -92,3 +93,26 @@ def test_a_trial_logged_again_keeps_one_child_run(tmp_path):
     assert sorted(runs.run_id) == sorted([other, dead])
     assert half_logged.info.run_id not in set(runs.run_id)
     assert runs.set_index("run_id").loc[dead, "status"] == "FAILED"
+
+
+def test_a_trial_run_logs_comparable_metrics_and_its_labels_not_a_metric_per_segment(tmp_path):
+    import mlflow
+
+    from segmentlab.study.tuning import TrialOutcome
+
+    tracker = MlflowTracker(f"sqlite:///{tmp_path}/mlflow.db", "t", str(tmp_path / "artifacts"))
+    tracker.check()
+    labels = pd.Series([0, 0, 1, -1], index=pd.Index([11, 12, 13, 14], name="customer_id"), name="segment")
+    metrics = {"cluster/silhouette": 0.4, "cluster/min_cluster_share": 0.25, "cluster/size_0": 2.0,
+               "cluster/size_1": 1.0, "cluster/size_noise": 1.0}
+    with mlflow.start_run():
+        child = tracker.log_trial(SimpleNamespace(number=0, params={"clusterer.eps": 0.5}),
+                                  TrialOutcome(metrics, None, labels), {"clusterer": {"eps": 0.5}})
+    run = mlflow.get_run(child)
+    assert run.data.metrics == {"cluster/silhouette": 0.4, "cluster/min_cluster_share": 0.25,
+                                "cluster/size_noise": 1.0}
+    assert run.data.params == {"clusterer.eps": "0.5"} and run.info.status == "FINISHED"
+    uri = run.info.artifact_uri
+    assert mlflow.artifacts.load_text(f"{uri}/config.yaml") == "clusterer:\n  eps: 0.5\n"
+    logged = pd.read_csv(io.StringIO(mlflow.artifacts.load_text(f"{uri}/segments/labels.csv")), index_col=0)
+    assert logged.iloc[:, 0].tolist() == [0, 0, 1, -1] and logged.index.tolist() == [11, 12, 13, 14]
