@@ -6,6 +6,7 @@ import gzip
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -147,3 +148,40 @@ def test_run_py_runs_one_job_or_a_sweep_as_hydra_decides(tmp_path, mode):
     assert done.returncode == 0, done.stderr[-2000:]
     jobs = (done.stdout + done.stderr).count("cluster:   n_clusters")
     assert jobs == (2 if mode else 1)
+
+
+EXITING = '''
+import logging, sys, tempfile, threading, time
+from pathlib import Path
+from segmentlab.cli import exit_after
+
+out = Path(sys.argv[1])
+logging.basicConfig(filename=out / "run.log", level=logging.INFO)
+folder = tempfile.TemporaryDirectory(dir=out)  # removed by its finalizer at exit
+Path(out / "folder.txt").write_text(folder.name)
+
+def late():
+    time.sleep(0.3)
+    (out / "thread.txt").write_text("done")
+
+def job():
+    threading.Thread(target=late).start()  # non-daemon: the exit waits for it
+    logging.info("logged before exit")
+    print("x" * 100_000)  # more than a pipe buffer: still all delivered
+    sys.exit(int(sys.argv[2]))
+
+exit_after(job)
+'''
+
+
+@pytest.mark.parametrize("status", [0, 3])
+def test_exit_after_keeps_everything_a_normal_exit_does(tmp_path, status):
+    script = tmp_path / "job.py"
+    script.write_text(EXITING)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path), str(status)], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == status
+    assert done.stdout == "x" * 100_000 + "\n"
+    assert (tmp_path / "thread.txt").read_text() == "done"
+    assert "logged before exit" in (tmp_path / "run.log").read_text()
+    assert not Path((tmp_path / "folder.txt").read_text()).exists()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
+from typing import NoReturn
 
 from omegaconf import DictConfig
 
@@ -33,6 +35,40 @@ def main(cfg: DictConfig) -> float:
     except _known_errors() as e:
         print(f"segmentlab: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def exit_after(function: Callable[[], object]) -> NoReturn:
+    """Call ``function``, then end the process with its exit status without Python's teardown.
+
+    Freeing, one by one, the objects of a process that imported pandas, scikit-learn and SciPy
+    takes ~0.6 s, a tenth of a warm run (median of 8 paired runs of the benchmark command).
+    What a normal exit does first is still done, in its order: non-daemon threads are joined
+    (with the executors' exit hooks), the ``atexit`` handlers run (logging flushes and closes its
+    files, MLflow ends its runs, temporary folders are removed), stdout and stderr are flushed.
+    Only the freeing, which the operating system does at once, is skipped. An exception other
+    than ``SystemExit`` takes the normal way out (traceback, teardown).
+    """
+    import atexit
+    import threading
+
+    try:
+        function()
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # sys.exit("message"): printed, status 1, as Python does
+        print(code, file=sys.stderr)
+        code = 1
+    threading._shutdown()  # private, what the interpreter itself calls first on exit (3.11-3.13)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (| head) or stream: nothing left to save
+            pass
+    os._exit(code)
 
 
 def _known_errors() -> tuple[type[Exception], ...]:
