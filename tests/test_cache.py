@@ -45,3 +45,22 @@ def test_entry_without_manifest_is_not_trusted(tmp_path):
 def test_stable_hash_ignores_key_order():
     assert stable_hash({"a": 1, "b": [1, 2]}) == stable_hash({"b": [1, 2], "a": 1})
     assert stable_hash({"a": 1}) != stable_hash({"a": 2})
+
+
+def test_the_customer_summary_is_cached_with_the_data_and_cleaning(tmp_path, transactions):
+    from segmentlab.customers import customer_summary
+    from segmentlab.schema import Dataset
+    from segmentlab.study.experiment import assemble
+    from tests.conftest import compose_config
+
+    cfg = compose_config(cache_dir=tmp_path / "cache")
+    experiment = assemble(cfg)
+    dataset = Dataset(transactions=transactions, ledger=None, data_hash="abc", source="test")
+    first = experiment.customer_summary(dataset)
+    pd.testing.assert_frame_equal(first, customer_summary(transactions))
+    again = experiment.customer_summary(dataset)  # read back from the cache
+    pd.testing.assert_frame_equal(again, first)
+    assert len(list((tmp_path / "cache" / "customers").glob("*.json"))) == 1
+    other = assemble(compose_config("+cleaning.max_quantity=50", cache_dir=tmp_path / "cache"))
+    other.customer_summary(dataset)  # another cleaning: another entry
+    assert len(list((tmp_path / "cache" / "customers").glob("*.json"))) == 2

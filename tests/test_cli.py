@@ -185,3 +185,17 @@ def test_exit_after_keeps_everything_a_normal_exit_does(tmp_path, status):
     assert (tmp_path / "thread.txt").read_text() == "done"
     assert "logged before exit" in (tmp_path / "run.log").read_text()
     assert not Path((tmp_path / "folder.txt").read_text()).exists()
+
+
+def test_a_run_collects_garbage_again_after_start_up(cfg):
+    import gc
+
+    from segmentlab.cli import main
+
+    gc.disable()  # as run.py leaves it while the libraries load
+    try:
+        main(cfg)
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()

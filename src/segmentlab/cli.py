@@ -25,9 +25,21 @@ _REPORT_DEFAULTS = {"register_model": "segmentlab", "model_alias": "champion",
 
 
 def main(cfg: DictConfig) -> float:
-    """Run one experiment (one study with ``tuning=optuna``); bad input ends with exit status 2."""
+    """Run one experiment (one study with ``tuning=optuna``); bad input ends with exit status 2.
+
+    The garbage collector is on during the run (``run.py`` turns it off while the libraries
+    load); what start-up loaded is frozen out of its full passes, which would otherwise scan
+    every module's objects again (``gc.freeze``). Only start-up: a sweep's later jobs freeze
+    nothing of the jobs before them.
+    """
+    import gc
+
     from segmentlab.study.experiment import assemble
     from segmentlab.study.runner import run
+
+    if not gc.isenabled():  # the first job of this process: start-up is over
+        gc.freeze()
+        gc.enable()
 
     logging.getLogger("gensim").setLevel(logging.WARNING)  # per-epoch INFO lines drown the summary
     try:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from sklearn.base import BaseEstimator, clone
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -200,6 +201,24 @@ class Experiment:
                            "features": resolved(self.config.features),
                            "version": segmentlab.__version__})
         return FrameCache(Path(self.config.cache_dir) / "features"), key
+
+    def customer_summary(self, dataset: Dataset) -> pd.DataFrame:
+        """`segmentlab.customers.customer_summary` of the cleaned lines, kept in the cache next to
+        the features (it depends on the data and the cleaning only): a warm run reads it instead
+        of aggregating every line again (~0.2 s on the real file)."""
+        from segmentlab.customers import customer_summary
+
+        if self.config.cache_dir is None:
+            return customer_summary(dataset.transactions)
+        cache = FrameCache(Path(self.config.cache_dir) / "customers")
+        key = stable_hash({"data": dataset.data_hash, "cleaning": resolved(self.config.cleaning),
+                           "version": segmentlab.__version__})
+        found = cache.load(key)
+        if found is not None:
+            return found[0]["summary"]
+        summary = customer_summary(dataset.transactions)
+        cache.save(key, {"summary": summary}, {})
+        return summary
 
     def with_params(self, params: Mapping[str, Any]) -> Experiment:
         """This experiment with dotted config keys set (a trial, or the best trial).

@@ -75,7 +75,8 @@ def run_stages(experiment: Experiment, dataset: Dataset, features: FeatureResult
     for note in adjusted:
         print(note)
     with timed(seconds, "segment"):
-        segmentation = segment_customers(features.frame, segmenter, dataset, experiment.evaluation)
+        segmentation = segment_customers(features.frame, segmenter, dataset, experiment.evaluation,
+                                         summary=experiment.customer_summary(dataset))
     assessment, skipped = None, {}
     if experiment.prediction.enabled:
         with timed(seconds, "prediction"):
