@@ -32,7 +32,7 @@ HEADERS = {
     "baseline": "| competing processes | pairs | segmentlab s | plain s | ratio (median [range]) "
                 "| segmentlab MB | plain MB | load |",
     "tuning": "| competing processes | evaluation.n_jobs | runs | trials | trials/min | overhead % "
-              "| estimator s/trial | K-means fit s/trial | load |",
+              "| with summary % | summary s | estimator s/trial | K-means fit s/trial | load |",
     # outofcore.py prints a fixed-width table (its own format), not markdown.
     "outofcore": "       lines  customers read+clean        rfm  behaviour    summary  total s   cpu s"
                  "  peak MiB      load engine",
