@@ -98,6 +98,18 @@ def resolved(cfg: DictConfig) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)
 
 
+def interpolations(cfg: DictConfig) -> list[str]:
+    """Every value of ``cfg`` that holds a ``${...}`` interpolation, as written."""
+    found, stack = [], [OmegaConf.to_container(cfg, resolve=False)]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict | list):
+            stack.extend(value.values() if isinstance(value, dict) else value)
+        elif isinstance(value, str) and "${" in value:
+            found.append(value)
+    return found
+
+
 def resolver(cfg: DictConfig) -> Callable[[Mapping[str, Any]], dict]:
     """``params -> resolved(with_overrides(cfg, params))``, fast for many params (a study's trials).
 
@@ -105,14 +117,7 @@ def resolver(cfg: DictConfig) -> Callable[[Mapping[str, Any]], dict]:
     ~10 ms), unless an interpolation could see them (one naming a set key's node or leaf) or a
     value is itself an interpolation: then the trial's config is resolved whole.
     """
-    base = resolved(cfg)
-    texts, stack = [], [OmegaConf.to_container(cfg, resolve=False)]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, dict | list):
-            stack.extend(value.values() if isinstance(value, dict) else value)
-        elif isinstance(value, str) and "${" in value:
-            texts.append(value)
+    base, texts = resolved(cfg), interpolations(cfg)
 
     def seen(key: str, value: Any) -> bool:
         names = {key.split(".")[0], key.split(".")[-1]}

@@ -29,6 +29,7 @@ from segmentlab.config import (
     build_segmenter,
     build_settings,
     freeze,
+    interpolations,
     resolved,
     with_overrides,
 )
@@ -195,12 +196,16 @@ class Experiment:
 
     def feature_cache(self, dataset: Dataset) -> tuple[FrameCache | None, str | None]:
         """The feature cache and this experiment's key in it (None, None without a cache)."""
+        return self._cache("features", dataset, features=resolved(self.config.features))
+
+    def _cache(self, folder: str, dataset: Dataset, **parts: Any) -> tuple[FrameCache | None, str | None]:
+        """A frame cache under ``cache_dir/folder`` and the key of what depends on the data, the
+        cleaning, this version and ``parts`` (None, None without a cache)."""
         if self.config.cache_dir is None:
             return None, None
         key = stable_hash({"data": dataset.data_hash, "cleaning": resolved(self.config.cleaning),
-                           "features": resolved(self.config.features),
-                           "version": segmentlab.__version__})
-        return FrameCache(Path(self.config.cache_dir) / "features"), key
+                           **parts, "version": segmentlab.__version__})
+        return FrameCache(Path(self.config.cache_dir) / folder), key
 
     def customer_summary(self, dataset: Dataset) -> pd.DataFrame:
         """`segmentlab.customers.customer_summary` of the cleaned lines, kept in the cache next to
@@ -208,16 +213,13 @@ class Experiment:
         of aggregating every line again (~0.2 s on the real file)."""
         from segmentlab.customers import customer_summary
 
-        if self.config.cache_dir is None:
-            return customer_summary(dataset.transactions)
-        cache = FrameCache(Path(self.config.cache_dir) / "customers")
-        key = stable_hash({"data": dataset.data_hash, "cleaning": resolved(self.config.cleaning),
-                           "version": segmentlab.__version__})
-        found = cache.load(key)
+        cache, key = self._cache("customers", dataset)
+        found = cache.load(key) if cache is not None else None
         if found is not None:
             return found[0]["summary"]
         summary = customer_summary(dataset.transactions)
-        cache.save(key, {"summary": summary}, {})
+        if cache is not None:
+            cache.save(key, {"summary": summary}, {})
         return summary
 
     def with_params(self, params: Mapping[str, Any]) -> Experiment:
@@ -311,17 +313,8 @@ def _interpolated(cfg: DictConfig) -> frozenset[str]:
     """Top-level keys that ``${...}`` interpolations in the config refer to (``seed``...)."""
     import re
 
-    pattern, found = re.compile(r"\$\{([A-Za-z_]\w*)"), set()
-    stack = [OmegaConf.to_container(cfg, resolve=False)]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, dict):
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-        elif isinstance(value, str):
-            found.update(pattern.findall(value))
-    return frozenset(found - {"oc"})
+    pattern = re.compile(r"\$\{([A-Za-z_]\w*)")
+    return frozenset({key for text in interpolations(cfg) for key in pattern.findall(text)} - {"oc"})
 
 
 def _prediction_features(cfg: DictConfig) -> FeatureUnion | None:
